@@ -1,0 +1,30 @@
+import {Command, Flags} from '@oclif/core'
+
+import {isTwError} from '../errors.js'
+
+/**
+ * Every command's base: one way to report a failure. A TwError prints as one line
+ * (file:line:col: field: message (hint)) and exits 1; anything else prints its message and
+ * exits 1 too; the stack only with --debug. With --json the error is a JSON object on stdout.
+ */
+export abstract class BaseCommand extends Command {
+  static baseFlags = {
+    debug: Flags.boolean({description: 'print stack traces on errors', helpGroup: 'GLOBAL'}),
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif uses errors to exit (this.exit(n)); let those through untouched.
+    if (err.oclif?.exit !== undefined && err.message.startsWith('EEXIT')) throw err
+    const debug = this.argv.includes('--debug')
+    const line = isTwError(err) ? err.oneLine() : err.message.split('\n')[0] ?? String(err)
+    if (this.jsonEnabled()) {
+      const body = isTwError(err) ? err.toJSON() : {code: 'error', message: line}
+      this.logJson({error: body})
+    } else {
+      process.stderr.write(`twadvisor: error: ${line}\n`)
+      if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
+      else if (!isTwError(err) && !err.oclif) process.stderr.write('(run with --debug for details)\n')
+    }
+    return this.exit(1)
+  }
+}

@@ -1,0 +1,73 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base.js'
+import type {HostInput} from '../check.js'
+import {inputFlags, resolveInputs} from '../inputs.js'
+import type {HostReadError} from '../sources/hosts.js'
+
+export default class Check extends BaseCommand {
+  static summary = 'Evaluate a host against its declared traffic: what will break, why, and what to change'
+  static description = `Reads the host's sysctls (live /proc/sys, a \`sysctl -a\` dump, or a network namespace), takes the flows declared in the topology file, runs the model of what the kernel does with TIME_WAIT and source ports, and reports findings with their arithmetic and the remedies the model verified.
+
+Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad input or failure.`
+
+  static examples = [
+    '<%= config.bin %> check --example',
+    '<%= config.bin %> check -t topology.yaml',
+    'sysctl -a | <%= config.bin %> check -t topology.yaml --sysctl-file -',
+    '<%= config.bin %> check -t topology.yaml --format sarif > twadvisor.sarif',
+    '<%= config.bin %> check --hosts facts/ --format json',
+  ]
+
+  static enableJsonFlag = true
+
+  static flags = {
+    ...inputFlags,
+    hosts: Flags.string({description: 'evaluate many hosts: DIR holds one folder per host (sysctl.txt, topology.yaml, optional netstat.txt/snmp.txt)', helpValue: 'DIR', exclusive: ['topology', 'sysctl-file', 'netns', 'example']}),
+    format: Flags.string({char: 'f', description: 'output format', options: ['text', 'json', 'sarif'], default: 'text'}),
+    'fail-on': Flags.string({description: 'exit 2 when a finding is at or above this severity', options: ['info', 'warning', 'critical'], default: 'critical'}),
+    waive: Flags.string({description: 'waive a rule, or a rule for one flow (ID or ID:flow); repeatable', helpValue: 'ID[:flow]', multiple: true}),
+  }
+
+  async run(): Promise<Record<string, unknown>> {
+    const {flags} = await this.parse(Check)
+    const {checkHosts} = await import('../check.js')
+    const {exitCodeFor} = await import('../rules/report.js')
+    const failOn = flags['fail-on'] as 'info' | 'warning' | 'critical'
+
+    let inputs: (HostInput | HostReadError)[]
+    if (flags.hosts) {
+      const {readHostsDir} = await import('../sources/hosts.js')
+      inputs = await readHostsDir(flags.hosts)
+    } else {
+      inputs = [await resolveInputs(flags)]
+    }
+    const ok = inputs.flatMap((i) => ('error' in i ? [] : [i]))
+    const {report, rules} = checkHosts(ok, {waive: flags.waive})
+    // Hosts that could not be read are reported as errors for that host, in input order.
+    for (const bad of inputs.flatMap((i) => ('error' in i ? [i] : []))) {
+      report.hosts.push({host: bad.label, kernel: null, source: bad.source, findings: [], error: bad.error})
+    }
+    const code = exitCodeFor(report, failOn)
+    process.exitCode = code
+
+    const {toJsonReport} = await import('../render/json.js')
+    const json = toJsonReport(report)
+    if (this.jsonEnabled()) return json
+    if (flags.format === 'json') this.log(JSON.stringify(json, null, 2))
+    else if (flags.format === 'sarif') {
+      const {toSarif} = await import('../render/sarif.js')
+      const where = new Map(
+        ok.map((i) => [
+          i.topology.host ?? i.label ?? '',
+          {file: i.topology.file, flowLines: Object.fromEntries(i.topology.flows.map((f, n) => [f.name, i.topology.flowLines?.[n] ?? 1]))},
+        ]),
+      )
+      this.log(JSON.stringify(toSarif(report, rules, this.config.version, (h) => where.get(h)), null, 2))
+    } else {
+      const {renderText} = await import('../render/text.js')
+      this.log(renderText(report, {failOn, exitCode: code}))
+    }
+    return json
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The sysctls the model and the rules read. A live read opens exactly these files under
+ * /proc/sys (no subprocess per key); a dump may hold many more, and they are kept.
+ */
+export const RELEVANT_KEYS = [
+  'kernel.osrelease',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.tcp_tw_reuse',
+  'net.ipv4.tcp_tw_reuse_delay',
+  'net.ipv4.tcp_tw_recycle',
+  'net.ipv4.tcp_tw_timeout',
+  'net.ipv4.tcp_timestamps',
+  'net.ipv4.tcp_max_tw_buckets',
+  'net.ipv4.tcp_rfc1337',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_syn_retries',
+  'net.netfilter.nf_conntrack_tcp_timeout_time_wait',
+  'net.netfilter.nf_conntrack_max',
+] as const

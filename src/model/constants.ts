@@ -1,0 +1,38 @@
+/**
+ * Kernel constants the model rests on. Each cites the KERNEL.md fact (../shared/KERNEL.md)
+ * and, where it helps, the kernel source that defines it.
+ */
+
+/** TCP_TIMEWAIT_LEN (include/net/tcp.h): 60 s, fixed in mainline kernels. */
+export const TCP_TIMEWAIT_SECONDS = 60
+
+/** Default ip_local_port_range since 4.2 ("32768 60999", R = 28,232). */
+export const DEFAULT_PORT_RANGE: [number, number] = [32768, 60999]
+
+/** ip_unprivileged_port_start default (4.11+): the range's low end may not go below it. */
+export const DEFAULT_UNPRIVILEGED_PORT_START = 1024
+
+/** tcp_tw_reuse_delay default (sysctl since 6.14; about 1 s before that). */
+export const DEFAULT_TW_REUSE_DELAY_MS = 1000
+
+/** nf_conntrack_tcp_timeout_time_wait default: 120 s. */
+export const DEFAULT_CONNTRACK_TIME_WAIT_SECONDS = 120
+
+/**
+ * __inet_hash_connect() since 5.18: after a successful pick the per-destination offset advances
+ * by max(i, rand(0..7)·step) + step ports, i.e. 1..8 slots of the chosen parity, 4.5 on average
+ * when ports are free. So the first-parity ports are swept in (slots / 4.5) connects and a given
+ * port comes back after `slots` connects on average (R/2 for a full range: KERNEL.md, measured
+ * median 329 and minimum 97 on a 500-slot range at 500/s).
+ */
+export const MEAN_PERTURB_ADVANCE_SLOTS = 4.5
+
+/**
+ * The share of new connections in a harmful flow (shared-address senders) that we accept landing
+ * on a 4-tuple the server still holds in TIME_WAIT. A product choice, not a kernel fact: at 1 %
+ * the stalls measured in the lab (about 2 % of colliding connects) fall to roughly 1 in 5,000.
+ */
+export const COLLISION_BUDGET = 0.01
+
+/** The widest range a client can use: [ip_unprivileged_port_start, 65535]. */
+export const MAX_PORT = 65535

@@ -1,0 +1,80 @@
+import {formatNumber} from '../rules/cel.js'
+import {SEVERITIES, type Finding, type Report, type Severity} from '../rules/types.js'
+import {styler} from './style.js'
+
+const LABEL: Record<Severity, string> = {critical: 'CRITICAL', warning: 'WARNING', info: 'INFO'}
+
+function show(v: unknown): string {
+  if (typeof v === 'number') return formatNumber(v)
+  if (v === null) return 'unlimited'
+  if (Array.isArray(v)) return v.map(show).join('–')
+  return String(v)
+}
+
+/** Evidence that the remedy changed, as "name before → after". */
+function changes(before: Finding['evidence'], after: Finding['evidence']): string[] {
+  return Object.keys(after)
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => `${k} ${show(before[k])} → ${show(after[k])}`)
+}
+
+/** Wrap at `width` with a hanging indent; terminals and CI logs both read 100 columns well. */
+function wrap(text: string, indent: string, width = 100): string {
+  const out: string[] = []
+  for (const para of text.trim().split('\n')) {
+    let line = ''
+    for (const word of para.split(/\s+/)) {
+      if (line && indent.length + line.length + 1 + word.length > width) {
+        out.push(indent + line)
+        line = word
+      } else line = line ? `${line} ${word}` : word
+    }
+    out.push(indent + line)
+  }
+  return out.join('\n')
+}
+
+export function renderText(report: Report, opts: {failOn: Severity; exitCode: number}): string {
+  const c = styler()
+  const color: Record<Severity, (s: string) => string> = {critical: c.red, warning: c.yellow, info: c.cyan}
+  const lines: string[] = []
+  for (const h of report.hosts) {
+    lines.push(c.bold(`${h.host}`) + c.dim(`  kernel ${h.kernel ?? 'unknown'} · sysctls from ${h.source}`))
+    if (h.error) {
+      lines.push(`  ${c.red('ERROR')} ${h.error.message}`, '')
+      continue
+    }
+    if (h.findings.length === 0) lines.push(`  ${c.green('no findings')}`)
+    for (const sev of [...SEVERITIES].reverse()) {
+      const group = h.findings.filter((f) => f.severity === sev)
+      if (group.length === 0) continue
+      lines.push('', `  ${color[sev](LABEL[sev])} (${group.length})`)
+      for (const f of group) {
+        const waived = f.waived ? c.dim(` [waived: ${f.waived.reason}]`) : ''
+        lines.push(`  ${color[sev]('●')} ${c.bold(f.title)}${waived}`)
+        lines.push(c.dim(`    ${f.id}${f.flow ? ` · flow ${f.flow}` : ''}`))
+        lines.push(wrap(f.message, '    '))
+        f.remedies.forEach((r, i) => {
+          const what = r.sysctl
+            ? Object.entries(r.sysctl).map(([k, v]) => `sysctl ${k} = ${v}`).join(', ')
+            : r.action ?? Object.entries(r.flow ?? {}).map(([k, v]) => `${k}: ${show(v)}`).join(', ')
+          lines.push(`    ${i + 1}. ${what}${r.sysctl && r.action ? c.dim(` (${r.action})`) : ''}`)
+          lines.push(wrap(r.why, '       '))
+          const delta = changes(f.evidence, r.after)
+          if (delta.length) lines.push(c.dim(`       after: ${delta.join(', ')}`))
+        })
+        if (f.remedies.length === 0 && f.severity !== 'info') lines.push(c.dim('    no remedy the model can verify; see the explanation'))
+        lines.push(c.dim(`    more: twadvisor explain ${f.id}`))
+      }
+    }
+    lines.push('')
+  }
+  const s = report.summary
+  const hostErrors = report.hosts.filter((h) => h.error).length
+  lines.push(
+    `${report.hosts.length} host${report.hosts.length === 1 ? '' : 's'}: ${s.critical} critical, ${s.warning} warning, ${s.info} info` +
+      (hostErrors ? `, ${hostErrors} host error${hostErrors === 1 ? '' : 's'}` : '') +
+      ` — exit ${opts.exitCode} (fail-on ${opts.failOn})`,
+  )
+  return lines.join('\n')
+}

@@ -1,0 +1,207 @@
+import {TwError} from '../errors.js'
+import type {Facts} from '../facts/types.js'
+import {hostParams, runModel, type HostParams, type ModelResult} from '../model/index.js'
+import type {FlowModel} from '../model/types.js'
+import type {Flow, Topology} from '../topology/types.js'
+import {fillTemplate, toPlain, type Compiled} from './cel.js'
+import type {LoadedRule} from './load.js'
+import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
+
+type Ctx = Record<string, unknown>
+type Value = number | string | boolean | null
+
+export interface EvaluateOptions {
+  /** `ID` or `ID:flow` from --waive. */
+  waive?: string[]
+  /** Label when the topology has no `host:`. */
+  hostLabel?: string
+}
+
+/** Everything the rules see for one host, computed once per evaluation (and per remedy re-run). */
+interface Evaluation {
+  facts: Facts
+  flows: Flow[]
+  params: HostParams
+  model: ModelResult
+  hostCtx: Ctx
+}
+
+function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string): Evaluation {
+  const params = hostParams(facts, kernelOverride)
+  const model = runModel(params, flows)
+  const orAbsent = (v: number | null) => (v === null ? -1 : v)
+  const hostCtx: Ctx = {
+    ...model.host,
+    kernel: model.host.kernelCode,
+    kernelRelease: params.kernel?.raw ?? '',
+    kernelKnown: params.kernel !== null,
+    portRangeLow: params.portRange[0],
+    portRangeHigh: params.portRange[1],
+    portRangeDeclared: params.portRangeDeclared,
+    reservedPorts: params.reservedPorts.map(([a, b]) => [a, b]),
+    unprivilegedPortStart: params.unprivilegedPortStart,
+    twReuse: orAbsent(params.twReuse),
+    twReuseDelayMs: params.twReuseDelayMs,
+    timestamps: params.timestamps,
+    maxTwBuckets: orAbsent(params.maxTwBuckets),
+    rfc1337: params.rfc1337,
+    twRecycle: orAbsent(params.twRecycle),
+    finTimeoutSeconds: orAbsent(params.finTimeoutSeconds),
+    vendorTimeWaitSeconds: orAbsent(params.vendorTimeWaitSeconds),
+    conntrackTimeWaitSeconds: orAbsent(params.conntrackTimeWaitSeconds),
+    timeWaitSeconds: params.timeWaitSeconds,
+    flowCount: flows.length,
+  }
+  return {facts, flows, params, model, hostCtx}
+}
+
+function contextFor(ev: Evaluation, flowIndex: number | null): Ctx {
+  const base: Ctx = {host: ev.hostCtx, sysctl: ev.facts.sysctls, counters: ev.facts.counters}
+  if (flowIndex === null) {
+    return {...base, flows: ev.flows.map((f, i) => flowCtx(f, ev.model.flows[i]!)), models: ev.model.flows}
+  }
+  const flow = ev.flows[flowIndex]!
+  return {...base, flow: flowCtx(flow, ev.model.flows[flowIndex]!), model: ev.model.flows[flowIndex]!}
+}
+
+function flowCtx(flow: Flow, _model: FlowModel): Ctx {
+  return {...flow, behind_nat: flow.nat !== undefined}
+}
+
+function run(rule: LoadedRule, expr: string, ctx: Ctx, where: string): unknown {
+  const fn = rule.compiled.get(expr) as Compiled
+  try {
+    return toPlain(fn(ctx))
+  } catch (error) {
+    throw new TwError('rules.eval', `cannot evaluate ${where}: ${(error as Error).message.split('\n')[0]}`, {
+      position: {file: rule.file, field: where},
+    })
+  }
+}
+
+function fires(rule: LoadedRule, ctx: Ctx): boolean {
+  const v = run(rule, rule.when, ctx, 'when')
+  if (typeof v !== 'boolean') throw new TwError('rules.eval', `"when" must be true or false, got ${JSON.stringify(v)}`, {position: {file: rule.file, field: 'when'}})
+  return v
+}
+
+/** The name an evidence expression is shown under: its last field or quoted key. */
+export function evidenceName(expr: string): string {
+  const quoted = /\[\s*['"]([^'"]+)['"]\s*\]\s*$/.exec(expr)
+  if (quoted) return quoted[1]!
+  const ident = /([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(expr)
+  return ident ? ident[1]! : expr
+}
+
+function evidence(rule: LoadedRule, ctx: Ctx): Record<string, Value> {
+  const out: Record<string, Value> = {}
+  for (const e of rule.evidence) {
+    const v = run(rule, e, ctx, `evidence "${e}"`)
+    out[evidenceName(e)] = typeof v === 'number' && !Number.isFinite(v) ? null : (v as Value)
+  }
+  return out
+}
+
+/** Template output back to data: "true" -> true, "12" -> 12, "1024 65535" -> [1024, 65535]. */
+function parseValue(s: string): unknown {
+  if (s === 'true' || s === 'false') return s === 'true'
+  if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s)
+  if (/^\d+ \d+$/.test(s)) return s.split(' ').map(Number)
+  return s
+}
+
+/**
+ * Evaluate every rule against one host. Each remedy is applied to a copy of the facts or the
+ * flow, the whole model re-run, and the rule re-evaluated: only a remedy that clears the finding
+ * is offered, with the evidence before (the finding's) and after (the remedy's).
+ */
+export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule[], opts: EvaluateOptions = {}): HostReport {
+  const ev = evaluation(facts, topology.flows, topology.kernel)
+  const findings: Finding[] = []
+  for (const rule of rules) {
+    const targets: (number | null)[] =
+      rule.applies_to === 'host'
+        ? [null]
+        : topology.flows.flatMap((f, i) => (rule.applies_to === 'any' || f.role === rule.applies_to ? [i] : []))
+    for (const idx of targets) {
+      const ctx = contextFor(ev, idx)
+      if (!fires(rule, ctx)) continue
+      const finding: Finding = {
+        id: rule.id,
+        severity: rule.severity,
+        title: rule.title,
+        ...(idx === null ? {} : {flow: topology.flows[idx]!.name}),
+        message: fillTemplate(rule.message, ctx, rule.compiled, true),
+        evidence: evidence(rule, ctx),
+        remedies: rule.remedies.flatMap((spec) => {
+          const r = tryRemedy(rule, spec, ev, idx, ctx, topology.kernel)
+          return r ? [r] : []
+        }),
+        references: rule.references,
+      }
+      const waiver = findWaiver(topology, opts.waive ?? [], rule.id, finding.flow)
+      if (waiver) finding.waived = {reason: waiver}
+      findings.push(finding)
+    }
+  }
+  findings.sort(
+    (a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || (a.flow ?? '').localeCompare(b.flow ?? ''),
+  )
+  return {
+    host: topology.host ?? opts.hostLabel ?? (facts.source === 'live' ? 'localhost' : facts.source),
+    kernel: ev.params.kernel?.raw ?? null,
+    source: facts.source,
+    findings,
+    model: {host: ev.model.host, flows: ev.model.flows},
+  }
+}
+
+function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: number | null, ctx: Ctx, kernel?: string): Remedy | null {
+  if (spec.when && run(rule, spec.when, ctx, 'remedies.when') !== true) return null
+  const sysctl = spec.sysctl
+    ? Object.fromEntries(Object.entries(spec.sysctl).map(([k, t]) => [k, fillTemplate(t, ctx, rule.compiled, false)]))
+    : undefined
+  const flowPatch = spec.flow
+    ? Object.fromEntries(Object.entries(spec.flow).map(([k, t]) => [k, parseValue(fillTemplate(t, ctx, rule.compiled, false))]))
+    : undefined
+  // A template that produced nothing usable (null, NaN) means the model has no value that works.
+  const values = [...Object.values(sysctl ?? {}), ...Object.values(flowPatch ?? {})]
+  if (values.some((v) => v === 'null' || v === 'NaN' || v === '' || (typeof v === 'number' && !Number.isFinite(v)))) return null
+
+  const facts: Facts = sysctl ? {...ev.facts, sysctls: {...ev.facts.sysctls, ...sysctl}} : ev.facts
+  const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patchFlow(f, flowPatch) : f)) : ev.flows
+  const after = evaluation(facts, flows, kernel)
+  const afterCtx = contextFor(after, idx)
+  if (fires(rule, afterCtx)) return null
+  return {
+    ...(sysctl ? {sysctl} : {}),
+    ...(flowPatch ? {flow: flowPatch as Record<string, number | string | boolean>} : {}),
+    ...(spec.action ? {action: fillTemplate(spec.action, ctx, rule.compiled, true)} : {}),
+    why: fillTemplate(spec.why, ctx, rule.compiled, true),
+    after: evidence(rule, afterCtx),
+  }
+}
+
+function findWaiver(topology: Topology, cli: string[], id: string, flow?: string): string | undefined {
+  for (const w of cli) {
+    const [wid, wflow] = w.split(':')
+    if (wid === id && (wflow === undefined || wflow === flow)) return 'waived on the command line'
+  }
+  const w = topology.waivers.find((x) => x.id === id && (x.flow === undefined || x.flow === flow))
+  return w?.reason
+}
+
+/** Apply a flow patch; dotted keys reach into nested fields ("nat.port_range"). */
+function patchFlow(flow: Flow, patch: Record<string, unknown>): Flow {
+  const out = structuredClone(flow) as unknown as Record<string, unknown>
+  for (const [key, value] of Object.entries(patch)) {
+    const parts = key.split('.')
+    let obj = out
+    for (const p of parts.slice(0, -1)) {
+      if (typeof obj[p] !== 'object' || obj[p] === null) obj[p] = {}
+      obj = obj[p] as Record<string, unknown>
+    }
+    obj[parts[parts.length - 1]!] = value
+  }
+  return out as unknown as Flow
+}

@@ -1,0 +1,184 @@
+import {readFile} from 'node:fs/promises'
+
+import {LineCounter, parseDocument, isMap, isSeq, isScalar, type Node} from 'yaml'
+
+import {TwError} from '../errors.js'
+import {parsePeer} from './peer.js'
+import {nearest} from '../util/nearest.js'
+import {FLOW_DEFAULTS, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
+// Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
+import validateTopology from '../generated/validate-topology.js'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {PACKAGE_ROOT} from '../util/paths.js'
+
+type Path = (string | number)[]
+
+interface ValidationError {
+  instancePath: string
+  keyword: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+export async function loadTopologyFile(file: string): Promise<Topology> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw new TwError('topology.read', `cannot read topology: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      position: {file},
+    })
+  }
+  return parseTopology(text, file)
+}
+
+/**
+ * Parse and validate in one step; either the whole topology comes back or a TwError with the
+ * file, line, column and field of the first problem. Nothing is half-loaded.
+ */
+export function parseTopology(text: string, file: string): Topology {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return {file}
+    const p = lineCounter.linePos(offset)
+    return {file, line: p.line, col: p.col}
+  }
+  const first = doc.errors[0]
+  if (first) {
+    throw new TwError('topology.yaml', first.message.split('\n')[0]!, {position: at(first.pos[0])})
+  }
+  const data: unknown = doc.toJS()
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new TwError('topology.shape', 'a topology is a mapping with a "flows" list', {position: {file, line: 1, col: 1}})
+  }
+
+  const nodeAt = (path: Path): Node | undefined => {
+    const n = path.length === 0 ? doc.contents : doc.getIn(path, true)
+    return n && typeof n === 'object' && 'range' in n ? (n as Node) : undefined
+  }
+  const keyNodeAt = (path: Path, key: string): Node | undefined => {
+    const parent = nodeAt(path)
+    if (!isMap(parent)) return undefined
+    const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === key)
+    return pair && isScalar(pair.key) ? pair.key : undefined
+  }
+
+  if (!validateTopology(data)) {
+    const errors = (validateTopology.errors ?? []) as ValidationError[]
+    // Prefer the most specific problem: unknown keys first (they explain the rest), then deepest.
+    const err = [...errors].sort(
+      (a, b) =>
+        Number(b.keyword === 'additionalProperties') - Number(a.keyword === 'additionalProperties') ||
+        b.instancePath.length - a.instancePath.length,
+    )[0]!
+    throw schemaError(err, file, (path) => nodeAt(path), keyNodeAt, at)
+  }
+
+  const raw = data as Omit<Topology, 'file'>
+  const flows: Flow[] = raw.flows.map((f) => ({
+    ...FLOW_DEFAULTS,
+    ...f,
+    nat: f.nat ? {...NAT_DEFAULTS, ...f.nat} : undefined,
+  }))
+  const flowLines = flows.map((_, i) => at(nodeAt(['flows', i])?.range?.[0]).line ?? 1)
+  const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines}
+  crossCheck(topo, (path) => at(nodeAt(path)?.range?.[0]))
+  return topo
+}
+
+function schemaError(
+  err: ValidationError,
+  file: string,
+  nodeAt: (p: Path) => Node | undefined,
+  keyNodeAt: (p: Path, key: string) => Node | undefined,
+  at: (offset: number | undefined) => {file: string; line?: number; col?: number},
+): TwError {
+  const path: Path = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~')))
+  const field = path.join('.') || '(top level)'
+  if (err.keyword === 'additionalProperties') {
+    const key = String(err.params.additionalProperty)
+    const allowed = allowedKeys(path)
+    const guess = nearest(key, allowed)
+    return new TwError('topology.unknown-key', `unknown key "${key}"`, {
+      hint: guess ? `did you mean "${guess}"?` : `valid keys: ${allowed.join(', ')}`,
+      position: {...at(keyNodeAt(path, key)?.range?.[0]), field: [...path, key].join('.')},
+    })
+  }
+  if (err.keyword === 'required') {
+    const missing = String(err.params.missingProperty)
+    return new TwError('topology.missing', `missing required key "${missing}"`, {
+      position: {...at(nodeAt(path)?.range?.[0]), field: [...path, missing].join('.')},
+    })
+  }
+  let message = err.message ?? 'is not valid'
+  if (err.keyword === 'enum') message = `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+  if (err.keyword === 'pattern' && path[path.length - 1] === 'peer') message = 'must be ip:port, e.g. 10.0.1.10:80'
+  return new TwError('topology.invalid', message, {position: {...at(nodeAt(path)?.range?.[0]), field}})
+}
+
+/** The keys the schema allows at a path (top level, a flow, a flow's nat, a waiver). */
+function allowedKeys(path: Path): string[] {
+  // Read only on this error path, so a valid file never pays for it.
+  const topologySchema = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'schema', 'topology.schema.json'), 'utf8')) as TopologySchema
+  const defs = topologySchema.definitions
+  const last = path.filter((p) => typeof p === 'string')
+  if (last.length === 0) return Object.keys(topologySchema.properties)
+  if (last[0] === 'waivers') return Object.keys(topologySchema.properties.waivers.items.properties)
+  if (last[last.length - 1] === 'nat') return Object.keys(defs.flow.properties.nat.properties)
+  return Object.keys(defs.flow.properties)
+}
+
+/** What a schema cannot say: unique names, range order, waivers naming real flows. */
+function crossCheck(topo: Topology, at: (path: Path) => {file: string; line?: number; col?: number}): void {
+  const seen = new Set<string>()
+  topo.flows.forEach((f, i) => {
+    if (seen.has(f.name)) {
+      throw new TwError('topology.duplicate', `flow name "${f.name}" is used twice`, {position: {...at(['flows', i, 'name']), field: `flows.${i}.name`}})
+    }
+    seen.add(f.name)
+    try {
+      parsePeer(f.peer)
+    } catch (error) {
+      throw new TwError('topology.invalid', (error as Error).message, {position: {...at(['flows', i, 'peer']), field: `flows.${i}.peer`}})
+    }
+    const ranges: [Path, [number, number] | undefined][] = [
+      [['flows', i, 'client_port_range'], f.client_port_range],
+      [['flows', i, 'nat', 'port_range'], f.nat?.port_range],
+    ]
+    for (const [path, r] of ranges) {
+      if (r && r[0] > r[1]) {
+        throw new TwError('topology.range', `port range [${r[0]}, ${r[1]}] has its low end above its high end`, {
+          position: {...at(path), field: path.join('.')},
+        })
+      }
+    }
+    if (f.senders < f.client_addresses) {
+      throw new TwError('topology.invalid', `senders (${f.senders}) cannot be fewer than client_addresses (${f.client_addresses})`, {
+        position: {...at(['flows', i, 'senders']), field: `flows.${i}.senders`},
+        hint: 'senders counts the hosts behind the client addresses; use at least one per address',
+      })
+    }
+  })
+  topo.waivers.forEach((w, i) => {
+    if (w.flow !== undefined && !seen.has(w.flow)) {
+      const guess = nearest(w.flow, [...seen])
+      throw new TwError('topology.waiver', `waiver names flow "${w.flow}", which is not in this file`, {
+        position: {...at(['waivers', i, 'flow']), field: `waivers.${i}.flow`},
+        hint: guess ? `did you mean "${guess}"?` : undefined,
+      })
+    }
+  })
+}
+
+interface Props {
+  properties: Record<string, unknown>
+}
+interface TopologySchema extends Props {
+  properties: {waivers: {items: Props}} & Record<string, unknown>
+  definitions: {flow: {properties: {nat: Props} & Record<string, unknown>}}
+}
