@@ -1,6 +1,7 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
 import {hostParams, runModel, type HostParams, type ModelResult} from '../model/index.js'
+import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {FlowModel} from '../model/types.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain, type Compiled} from './cel.js'
@@ -50,6 +51,8 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string): Evalu
     vendorTimeWaitSeconds: orAbsent(params.vendorTimeWaitSeconds),
     conntrackTimeWaitSeconds: orAbsent(params.conntrackTimeWaitSeconds),
     timeWaitSeconds: params.timeWaitSeconds,
+    usablePorts: usablePorts(params.portRange, params.reservedPorts),
+    reservedInRange: reservedInRange(params.portRange, params.reservedPorts),
     flowCount: flows.length,
   }
   return {facts, flows, params, model, hostCtx}

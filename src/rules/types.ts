@@ -28,6 +28,8 @@ export interface RuleCase {
   flow?: Partial<Flow>
   /** Extra flows (host rules that look across flows). */
   flows?: Partial<Flow>[]
+  /** Kernel counters as a live host would have them (TcpExtPAWSTimewait, ...). */
+  counters?: Record<string, number>
 }
 
 export interface Rule {

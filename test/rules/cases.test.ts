@@ -39,7 +39,7 @@ export function caseInput(c: RuleCase): {facts: Facts; topology: Topology} {
   const flows = [...(c.flow ? [c.flow] : []), ...(c.flows ?? [])].map(mk)
   if (flows.length === 0) flows.push(mk({}, 0))
   return {
-    facts: {source: 'case', kernel: parseKernel(kernel), sysctls, counters: {}},
+    facts: {source: 'case', kernel: parseKernel(kernel), sysctls, counters: c.counters ?? {}},
     topology: {file: 'case.yaml', waivers: [], flows},
   }
 }
