@@ -23,3 +23,12 @@ for (const [name, file] of [
   const prelude = code.includes('require(') ? "import {createRequire} from 'node:module';const require = createRequire(import.meta.url);\n" : ''
   writeFileSync(join(out, `validate-${name}.js`), prelude + code)
 }
+
+// The rules, validated and type-checked now, bundled with a digest of their files: at start
+// loadRules() reuses the bundle only while rules/ holds exactly these bytes.
+const {readdirSync} = await import('node:fs')
+const {loadRules, rulesDigest, RULES_DIR} = await import('../dist/rules/load.js')
+const names = readdirSync(RULES_DIR).filter((n) => n.endsWith('.yaml')).sort()
+const texts = names.map((n) => readFileSync(join(RULES_DIR, n), 'utf8'))
+const rules = loadRules(RULES_DIR, {bundle: false}).map(({compiled: _c, file: _f, ...r}) => r)
+writeFileSync(join(out, 'rules.json'), JSON.stringify({digest: rulesDigest(names, texts), rules}))

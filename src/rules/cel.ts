@@ -24,12 +24,35 @@ export function compile(expr: string): Compiled {
   return celEnv.parse(expr)
 }
 
+/** A rule's expressions, compiled once each: up front when checked, or on first use. */
+export class Expressions {
+  private readonly cache = new Map<string, Compiled>()
+
+  add(expr: string, fn: Compiled): void {
+    this.cache.set(expr, fn)
+  }
+
+  has(expr: string): boolean {
+    return this.cache.has(expr)
+  }
+
+  get(expr: string): Compiled {
+    let fn = this.cache.get(expr)
+    if (!fn) this.cache.set(expr, (fn = compile(expr)))
+    return fn
+  }
+}
+
 export function formatNumber(x: number): string {
   if (!Number.isFinite(x)) return x > 0 ? 'unlimited' : '-unlimited'
-  if (Number.isInteger(x)) return x.toLocaleString('en-US')
   const abs = Math.abs(x)
-  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3
-  return x.toLocaleString('en-US', {maximumFractionDigits: digits})
+  const digits = Number.isInteger(x) || abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3
+  // By hand rather than toLocaleString: the first ICU call costs milliseconds at start-up.
+  const fixed = abs.toFixed(digits)
+  const [int, frac] = fixed.split('.') as [string, string | undefined]
+  const grouped = int.replace(/\B(?=(\d{3})+(?!\d))/g, ',')
+  const trimmed = frac?.replace(/0+$/, '')
+  return `${x < 0 ? '-' : ''}${grouped}${trimmed ? `.${trimmed}` : ''}`
 }
 
 export function formatPercent(x: number): string {
@@ -56,9 +79,9 @@ export function templateExpressions(template: string): string[] {
  * Fill `{{ expr }}` placeholders. `human` formats numbers for reading (36,000); otherwise
  * values are raw (sysctl values: 36000, lists as "32768 60999").
  */
-export function fillTemplate(template: string, ctx: Record<string, unknown>, compiled: Map<string, Compiled>, human: boolean): string {
+export function fillTemplate(template: string, ctx: Record<string, unknown>, compiled: Expressions, human: boolean): string {
   return template.replace(TEMPLATE, (_, expr: string) => {
-    const fn = compiled.get(expr) ?? compile(expr)
+    const fn = compiled.get(expr)
     const v = toPlain(fn(ctx))
     if (typeof v === 'number') return human ? formatNumber(v) : String(Math.round(v) === v ? v : v)
     if (Array.isArray(v)) return v.map((x) => (typeof x === 'number' && human ? formatNumber(x) : String(x))).join(human ? '–' : ' ')

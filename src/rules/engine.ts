@@ -4,7 +4,7 @@ import {hostParams, runModel, type HostParams, type ModelResult} from '../model/
 import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {FlowModel} from '../model/types.js'
 import type {Flow, Topology} from '../topology/types.js'
-import {fillTemplate, toPlain, type Compiled} from './cel.js'
+import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
 import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
 
@@ -72,7 +72,7 @@ function flowCtx(flow: Flow, _model: FlowModel): Ctx {
 }
 
 function run(rule: LoadedRule, expr: string, ctx: Ctx, where: string): unknown {
-  const fn = rule.compiled.get(expr) as Compiled
+  const fn = rule.compiled.get(expr)
   try {
     return toPlain(fn(ctx))
   } catch (error) {

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -6,12 +7,12 @@ import {LineCounter, parseDocument} from 'yaml'
 import {TwError} from '../errors.js'
 import validateRule from '../generated/validate-rule.js'
 import {PACKAGE_ROOT} from '../util/paths.js'
-import {compile, templateExpressions, type Compiled} from './cel.js'
+import {compile, Expressions, templateExpressions} from './cel.js'
 import type {Rule} from './types.js'
 
 export interface LoadedRule extends Rule {
   /** Every CEL expression of the rule, compiled once: when, evidence, templates, remedy conditions. */
-  compiled: Map<string, Compiled>
+  compiled: Expressions
 }
 
 export const RULES_DIR = join(PACKAGE_ROOT, 'rules')
@@ -20,14 +21,20 @@ export const RULES_DIR = join(PACKAGE_ROOT, 'rules')
  * Load and validate every rules/*.yaml at start. A broken file is a TwError naming the file,
  * the line and the field; rules are never half-loaded.
  */
-export function loadRules(dir = RULES_DIR): LoadedRule[] {
+export function loadRules(dir = RULES_DIR, opts: {bundle?: boolean} = {}): LoadedRule[] {
   let names: string[]
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.yaml')).sort()
   } catch (error) {
     throw new TwError('rules.read', `cannot read the rules folder: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {position: {file: dir}})
   }
-  const rules = names.map((n) => loadRuleFile(join(dir, n)))
+  const texts = names.map((n) => readFileSync(join(dir, n), 'utf8'))
+  // The build validated these exact files (same names, same bytes) into a bundle: reuse it and
+  // skip YAML parsing and CEL type checks at start. Any edit falls back to the full load.
+  const digest = rulesDigest(names, texts)
+  const bundled = opts.bundle !== false && dir === RULES_DIR ? readBundle(digest) : undefined
+  if (bundled) return bundled.map((r, i) => withLazyCompile({...r, file: join(dir, names[i]!)}))
+  const rules = names.map((n, i) => parseRuleText(texts[i]!, join(dir, n)))
   const seen = new Map<string, string>()
   for (const r of rules) {
     const other = seen.get(r.id)
@@ -38,7 +45,32 @@ export function loadRules(dir = RULES_DIR): LoadedRule[] {
 }
 
 export function loadRuleFile(file: string): LoadedRule {
-  const text = readFileSync(file, 'utf8')
+  return parseRuleText(readFileSync(file, 'utf8'), file)
+}
+
+export const RULES_BUNDLE = join(PACKAGE_ROOT, 'dist', 'generated', 'rules.json')
+
+export function rulesDigest(names: string[], texts: string[]): string {
+  const h = createHash('sha256')
+  names.forEach((n, i) => h.update(`${n}\0${texts[i]}\0`))
+  return h.digest('hex')
+}
+
+function readBundle(digest: string): Rule[] | undefined {
+  try {
+    const b = JSON.parse(readFileSync(RULES_BUNDLE, 'utf8')) as {digest: string; rules: Rule[]}
+    return b.digest === digest ? b.rules : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Rules from the bundle were checked at build time; each expression compiles on first use. */
+function withLazyCompile(rule: Rule): LoadedRule {
+  return {...rule, compiled: new Expressions()}
+}
+
+function parseRuleText(text: string, file: string): LoadedRule {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, uniqueKeys: true})
   const at = (path: (string | number)[]) => {
@@ -62,14 +94,14 @@ export function loadRuleFile(file: string): LoadedRule {
     throw new TwError('rules.invalid', `${err.message ?? 'invalid'}${extra ? ` "${String(extra)}"` : ''}`, {position: {...at(path), field}})
   }
   const rule = {...(data as unknown as Rule), remedies: (data.remedies as Rule['remedies'] | undefined) ?? [], file}
-  const compiled = new Map<string, Compiled>()
+  const compiled = new Expressions()
   const add = (expr: string, path: (string | number)[]) => {
     if (compiled.has(expr)) return
     try {
       const fn = compile(expr)
       const check = fn.check()
       if (!check.valid && check.error) throw check.error
-      compiled.set(expr, fn)
+      compiled.add(expr, fn)
     } catch (error) {
       throw new TwError('rules.expression', `bad CEL expression: ${(error as Error).message.split('\n')[0]}`, {
         position: {...at(path), field: path.join('.')},
