@@ -23,6 +23,9 @@ export function runModel(host: HostParams, flows: Flow[]): ModelResult {
     timeWaitTuples,
     maxTwBuckets: host.maxTwBuckets,
     twOverflow: host.maxTwBuckets !== null && timeWaitTuples > host.maxTwBuckets,
+    twCapIsCollisionRemedy:
+      host.maxTwBuckets !== null &&
+      models.some((m) => m.role === 'server' && m.sharedAddresses && m.twBucketsForSafeReuse !== null && host.maxTwBuckets! <= m.twBucketsForSafeReuse),
     timeWaitSeconds: host.timeWaitSeconds,
     kernelCode: kernelCode(host.kernel),
   }

@@ -83,6 +83,11 @@ export interface HostModel {
   maxTwBuckets: number | null
   /** Over tcp_max_tw_buckets: closing sockets skip TIME_WAIT (TcpExtTCPTimeWaitOverflow). */
   twOverflow: boolean
+  /**
+   * The cap is at or below what a harmful server flow needs for safe reuse: the overflow is the
+   * last-resort collision remedy at work, not an accident (so no rule should undo it).
+   */
+  twCapIsCollisionRemedy: boolean
   timeWaitSeconds: number
   kernelCode: number
 }
