@@ -1,0 +1,90 @@
+import {TwError} from '../errors.js'
+import type {Facts} from '../facts/types.js'
+import type {Plan} from './plan.js'
+
+/**
+ * Checks a plan against the kernel it is meant for, before anything is written: every key
+ * exists there and every value is one the kernel accepts. Errors name the key; things the
+ * kernel accepts but complains about are warnings.
+ */
+export interface ValidateOptions {
+  /**
+   * Whether the kernel has a key the facts do not list. A live read only opens the keys the
+   * model needs (facts/keys.ts), so the command answers from /proc/sys; a dump is complete.
+   */
+  keyExists?: (key: string) => boolean
+}
+
+const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*$/
+const INT = /^-?\d+$/
+
+function fail(code: string, key: string, message: string, hint?: string): never {
+  throw new TwError(code, message, {position: {field: key}, hint})
+}
+
+function ints(value: string): number[] | null {
+  const parts = value.split(' ')
+  return parts.every((p) => INT.test(p)) ? parts.map(Number) : null
+}
+
+export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {}): {warnings: string[]} {
+  const warnings: string[] = []
+  const kernel = facts.kernel?.raw ?? plan.kernel ?? 'unknown'
+  const planned = new Map(plan.entries.map((e) => [e.key, e.value]))
+
+  for (const {key, value} of plan.entries) {
+    if (!KEY.test(key)) fail('generate.key', key, 'is not a sysctl key')
+    if (value === '' || /[\r\n#;]/.test(value)) fail('generate.value', key, `"${value}" is not a value a sysctl.d line can carry`)
+    const current = facts.sysctls[key]
+    if (current === undefined && !(opts.keyExists?.(key) ?? false)) {
+      fail('generate.unknown-key', key, `kernel ${kernel} has no such sysctl (source: ${facts.source})`, 'the remedy needs a kernel that has this knob; waive the finding or pick another remedy')
+    }
+    // The shape of the current value is the kernel's own description of the knob.
+    if (current !== undefined) {
+      const now = current.split(' ')
+      const next = value.split(' ')
+      if (now.length !== next.length) {
+        fail('generate.value', key, `"${value}" has ${next.length} field(s); the kernel's value "${current}" has ${now.length}`)
+      }
+      if (ints(current) !== null && ints(value) === null) fail('generate.value', key, `"${value}" is not an integer value like the kernel's "${current}"`)
+    }
+  }
+
+  // ip_local_port_range and ip_unprivileged_port_start constrain each other
+  // (net/ipv4/sysctl_net_ipv4.c: ipv4_local_port_range, ipv4_privileged_ports; KERNEL.md).
+  const rangeKey = 'net.ipv4.ip_local_port_range'
+  const unprivKey = 'net.ipv4.ip_unprivileged_port_start'
+  const currentUnpriv = facts.sysctls[unprivKey]
+  const plannedUnpriv = planned.get(unprivKey)
+  const plannedRange = planned.get(rangeKey)
+  if (plannedRange !== undefined) {
+    const r = ints(plannedRange)
+    if (r === null || r.length !== 2) fail('generate.value', rangeKey, `"${plannedRange}" is not "LOW HIGH"`)
+    const [low, high] = r as [number, number]
+    if (low < 1 || high > 65535) fail('generate.value', rangeKey, `"${plannedRange}" is outside 1..65535`)
+    if (low > high) fail('generate.value', rangeKey, `low ${low} is above high ${high}; the kernel rejects it (EINVAL)`)
+    // The file is applied in key order: the range lands before ip_unprivileged_port_start, so
+    // it must clear both the current and the planned privileged-port limit.
+    for (const limit of [currentUnpriv, plannedUnpriv]) {
+      if (limit !== undefined && INT.test(limit) && low < Number(limit)) {
+        fail('generate.value', rangeKey, `low ${low} is below ip_unprivileged_port_start ${limit}; the kernel rejects it (EINVAL)`, 'ports below ip_unprivileged_port_start are privileged and never picked by connect()')
+      }
+    }
+    if (low % 2 === high % 2) {
+      warnings.push(`${rangeKey}: "${plannedRange}" has ends of the same parity; the kernel accepts it but logs "ip_local_port_range: prefer different parity for start/end values"`)
+    }
+  }
+  if (plannedUnpriv !== undefined) {
+    const p = Number(plannedUnpriv)
+    if (!INT.test(plannedUnpriv) || p < 0 || p > 65535) fail('generate.value', unprivKey, `"${plannedUnpriv}" is outside 0..65535`)
+    const rangeNow = ints(plannedRange ?? facts.sysctls[rangeKey] ?? '')
+    if (rangeNow && rangeNow[0] !== undefined && p > rangeNow[0]) {
+      fail('generate.value', unprivKey, `${p} is above the local port range's low end ${rangeNow[0]}; the kernel rejects it (EINVAL)`)
+    }
+  }
+  const buckets = planned.get('net.ipv4.tcp_max_tw_buckets')
+  if (buckets !== undefined && (!INT.test(buckets) || Number(buckets) < 0)) {
+    fail('generate.value', 'net.ipv4.tcp_max_tw_buckets', `"${buckets}" is not a count of TIME_WAIT entries`)
+  }
+  return {warnings}
+}
