@@ -59,10 +59,15 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string): Evalu
 }
 
 function contextFor(ev: Evaluation, flowIndex: number | null): Ctx {
-  const base: Ctx = {host: ev.hostCtx, sysctl: ev.facts.sysctls, counters: ev.facts.counters}
-  if (flowIndex === null) {
-    return {...base, flows: ev.flows.map((f, i) => flowCtx(f, ev.model.flows[i]!)), models: ev.model.flows}
+  const base: Ctx = {
+    host: ev.hostCtx,
+    sysctl: ev.facts.sysctls,
+    counters: ev.facts.counters,
+    // Every flow of the host, so a rule about one flow can ask about the others.
+    flows: ev.flows.map((f, i) => flowCtx(f, ev.model.flows[i]!)),
+    models: ev.model.flows,
   }
+  if (flowIndex === null) return base
   const flow = ev.flows[flowIndex]!
   return {...base, flow: flowCtx(flow, ev.model.flows[flowIndex]!), model: ev.model.flows[flowIndex]!}
 }
