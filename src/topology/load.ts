@@ -157,6 +157,11 @@ function crossCheck(topo: Topology, at: (path: Path) => {file: string; line?: nu
         })
       }
     }
+    if (f.role === 'nat' && !f.nat) {
+      throw new TwError('topology.missing', 'a flow with role nat needs its "nat" pool (port_range, conntrack_time_wait)', {
+        position: {...at(['flows', i, 'role']), field: `flows.${i}.nat`},
+      })
+    }
     if (f.senders < f.client_addresses) {
       throw new TwError('topology.invalid', `senders (${f.senders}) cannot be fewer than client_addresses (${f.client_addresses})`, {
         position: {...at(['flows', i, 'senders']), field: `flows.${i}.senders`},
