@@ -16,7 +16,7 @@ export abstract class BaseCommand extends Command {
     // oclif uses errors to exit (this.exit(n)); let those through untouched.
     if (err.oclif?.exit !== undefined && err.message.startsWith('EEXIT')) throw err
     const debug = this.argv.includes('--debug')
-    const line = isTwError(err) ? err.oneLine() : err.message.split('\n')[0] ?? String(err)
+    const line = isTwError(err) ? err.oneLine() : reason(err.message)
     if (this.jsonEnabled()) {
       const body = isTwError(err) ? err.toJSON() : {code: 'error', message: line}
       this.logJson({error: body})
@@ -27,4 +27,16 @@ export abstract class BaseCommand extends Command {
     }
     return this.exit(1)
   }
+}
+
+/**
+ * One line from an error message. oclif's flag errors span lines ("The following error
+ * occurred:", then the reason, then "See more help with --help"): keep the reasons, drop the frame.
+ */
+function reason(message: string): string {
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
+  return lines.join('; ') || message.trim()
 }
