@@ -1,0 +1,444 @@
+import fc from 'fast-check'
+import {describe, expect, it} from 'vitest'
+
+import {parseKernel} from '../../src/facts/kernel.js'
+import type {Facts} from '../../src/facts/types.js'
+import {hostParams, type HostParams} from '../../src/model/host.js'
+import {modelFlow, runModel} from '../../src/model/flow.js'
+import {portSelection} from '../../src/model/ports.js'
+import type {FlowModel} from '../../src/model/types.js'
+import type {Flow} from '../../src/topology/types.js'
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: facts as a source would produce them, so hostParams() is exercised as in production.
+
+function facts(sysctls: Record<string, string>, kernel = '6.18.44'): Facts {
+  return {source: 'test', kernel: parseKernel(kernel), sysctls: {'kernel.osrelease': kernel, ...sysctls}, counters: {}}
+}
+
+function host(sysctls: Record<string, string> = {}, kernel = '6.18.44'): HostParams {
+  return hostParams(facts({'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_tw_reuse': '2', 'net.ipv4.tcp_timestamps': '1', ...sysctls}, kernel))
+}
+
+function flow(f: Partial<Flow> = {}): Flow {
+  return {
+    name: 'f',
+    role: 'client',
+    peer: '10.0.1.10:80',
+    qps: 100,
+    closes_first: 'server',
+    keepalive: false,
+    client_addresses: 1,
+    senders: 1,
+    server_endpoints: 1,
+    ...f,
+  }
+}
+
+/** safeQps with null read as "no limit". */
+const cap = (m: FlowModel): number => m.safeQps ?? Infinity
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries. Ranges stay inside what the topology loader and the kernel accept.
+
+const KERNELS = ['3.10.0', '4.1.52', '4.6.7', '4.9.337', '5.4.0', '5.15.0', '5.18.0', '6.1.0', '6.5.0', '6.8.0', '6.18.44']
+
+const portRangeArb = fc
+  .tuple(fc.integer({min: 1024, max: 65000}), fc.integer({min: 0, max: 40000}))
+  .map(([lo, width]): [number, number] => [lo, Math.min(65535, lo + width)])
+
+const reservedArb = fc.array(
+  fc.tuple(fc.integer({min: 1024, max: 65535}), fc.integer({min: 0, max: 3000})).map(([a, w]) => `${a}-${Math.min(65535, a + w)}`),
+  {maxLength: 3},
+)
+
+interface HostSpec {
+  kernel: string
+  range: [number, number]
+  reserved: string[]
+  twReuse: '0' | '1' | '2'
+  timestamps: '0' | '1'
+  maxTwBuckets: number | null
+  twReuseDelay: number | null
+  vendorTw: number | null
+}
+
+const hostSpecArb: fc.Arbitrary<HostSpec> = fc.record({
+  kernel: fc.constantFrom(...KERNELS),
+  range: portRangeArb,
+  reserved: reservedArb,
+  twReuse: fc.constantFrom('0' as const, '1' as const, '2' as const),
+  timestamps: fc.constantFrom('0' as const, '1' as const),
+  // Half the hosts without the key: a small cap makes every client-side limit vanish, which
+  // would otherwise hide most of the client-closes-first space from the properties.
+  maxTwBuckets: fc.option(fc.integer({min: 1, max: 262144}), {nil: null, freq: 1}),
+  twReuseDelay: fc.option(fc.integer({min: 1, max: 5000}), {nil: null}),
+  vendorTw: fc.option(fc.integer({min: 1, max: 120}), {nil: null, freq: 3}),
+})
+
+function hostFrom(s: HostSpec): HostParams {
+  const sysctls: Record<string, string> = {
+    'net.ipv4.ip_local_port_range': `${s.range[0]} ${s.range[1]}`,
+    'net.ipv4.ip_local_reserved_ports': s.reserved.join(','),
+    'net.ipv4.tcp_tw_reuse': s.twReuse,
+    'net.ipv4.tcp_timestamps': s.timestamps,
+  }
+  if (s.maxTwBuckets !== null) sysctls['net.ipv4.tcp_max_tw_buckets'] = String(s.maxTwBuckets)
+  if (s.twReuseDelay !== null) sysctls['net.ipv4.tcp_tw_reuse_delay'] = String(s.twReuseDelay)
+  if (s.vendorTw !== null) sysctls['net.ipv4.tcp_tw_timeout'] = String(s.vendorTw)
+  return hostParams(facts(sysctls, s.kernel))
+}
+
+/** Rates spread evenly over orders of magnitude (0.01 to 200,000 conn/s), not bunched at the ends. */
+const qpsArb = fc.noBias(fc.integer({min: -2000, max: 5300})).map((e) => 10 ** (e / 1000))
+
+const flowArb: fc.Arbitrary<Flow> = fc
+  .record({
+    role: fc.constantFrom('client' as const, 'server' as const, 'nat' as const),
+    closes_first: fc.constantFrom('server' as const, 'client' as const),
+    qps: qpsArb,
+    client_addresses: fc.integer({min: 1, max: 16}),
+    extraSenders: fc.integer({min: 0, max: 16}),
+    server_endpoints: fc.integer({min: 1, max: 8}),
+    client_port_range: fc.option(portRangeArb, {nil: undefined}),
+    nat: fc.option(fc.record({port_range: portRangeArb, conntrack_time_wait: fc.integer({min: 1, max: 300})}), {nil: undefined}),
+  })
+  .map(({extraSenders, ...f}) => flow({...f, senders: f.client_addresses + extraSenders}))
+
+const RUNS = {numRuns: 400}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('model properties (fast-check)', () => {
+  it('more qps never lowers the margin (every role, closer, NAT or not, kernel)', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, qpsArb, qpsArb, (hs, f, a, b) => {
+        const h = hostFrom(hs)
+        const low = modelFlow(h, {...f, qps: Math.min(a, b)})
+        const high = modelFlow(h, {...f, qps: Math.max(a, b)})
+        expect(Number.isNaN(low.margin)).toBe(false)
+        expect(high.margin).toBeGreaterThanOrEqual(low.margin)
+      }),
+      {numRuns: 5000},
+    )
+  })
+
+  it('more client_addresses never lowers safeQps (null = no limit)', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, fc.integer({min: 1, max: 16}), (hs, f, more) => {
+        const h = hostFrom(hs)
+        // senders stays at least client_addresses, as the loader requires.
+        const before = modelFlow(h, {...f, senders: f.senders + more})
+        const after = modelFlow(h, {...f, senders: f.senders + more, client_addresses: f.client_addresses + more})
+        expect(cap(after)).toBeGreaterThanOrEqual(cap(before))
+      }),
+      RUNS,
+    )
+  })
+
+  it('more server_endpoints never lowers safeQps', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, fc.integer({min: 1, max: 16}), (hs, f, more) => {
+        const h = hostFrom(hs)
+        expect(cap(modelFlow(h, {...f, server_endpoints: f.server_endpoints + more}))).toBeGreaterThanOrEqual(cap(modelFlow(h, f)))
+      }),
+      RUNS,
+    )
+  })
+
+  // Widening keeps the low end's parity (lower it by an even number, raise the high end freely):
+  // connect() uses the low end's parity first, so flipping it with reserved ports in play is a
+  // different range, not a wider one.
+  const widenArb = fc.tuple(fc.integer({min: 0, max: 5000}), fc.integer({min: 0, max: 10000}))
+  const widen = (r: [number, number], [down, up]: [number, number]): [number, number] => {
+    let lo = r[0] - 2 * down
+    while (lo < 1024) lo += 2
+    return [Math.min(lo, r[0]), Math.min(65535, r[1] + up)]
+  }
+
+  it("a wider ip_local_port_range on this host never lowers safeQps (this host's own ports)", () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, widenArb, (hs, f, w) => {
+        const narrow = modelFlow(hostFrom(hs), f)
+        const wide = modelFlow(hostFrom({...hs, range: widen(hs.range, w)}), f)
+        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+      }),
+      RUNS,
+    )
+  })
+
+  it("a wider declared client_port_range never lowers safeQps (the clients' ports)", () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, portRangeArb, widenArb, (hs, f, r, w) => {
+        const h = hostFrom(hs)
+        const narrow = modelFlow(h, {...f, client_port_range: r})
+        const wide = modelFlow(h, {...f, client_port_range: widen(r, w)})
+        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+      }),
+      RUNS,
+    )
+  })
+
+  it('a wider NAT pool never lowers safeQps', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, portRangeArb, fc.integer({min: 1, max: 300}), widenArb, (hs, f, pool, ct, w) => {
+        const h = hostFrom(hs)
+        const narrow = modelFlow(h, {...f, nat: {port_range: pool, conntrack_time_wait: ct}})
+        const wide = modelFlow(h, {...f, nat: {port_range: widen(pool, w), conntrack_time_wait: ct}})
+        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+      }),
+      RUNS,
+    )
+  })
+
+  it('collisionShare is always a share in [0, 1], and margin is never negative or NaN', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, (hs, f) => {
+        const m = modelFlow(hostFrom(hs), f)
+        expect(m.collisionShare).toBeGreaterThanOrEqual(0)
+        expect(m.collisionShare).toBeLessThanOrEqual(1)
+        expect(m.margin).toBeGreaterThanOrEqual(0)
+        expect(Number.isNaN(m.margin)).toBe(false)
+      }),
+      RUNS,
+    )
+  })
+
+  it('a harmful collision needs shared addresses: one sender connecting directly is never harmful', () => {
+    fc.assert(
+      fc.property(hostSpecArb, flowArb, (hs, f) => {
+        const m = modelFlow(hostFrom(hs), {...f, senders: f.client_addresses, nat: undefined})
+        expect(m.harmful).toBe(false)
+      }),
+      RUNS,
+    )
+  })
+
+  it('usable ports never exceed the range size and reserved ports are never counted twice', () => {
+    fc.assert(
+      fc.property(hostSpecArb, (hs) => {
+        const m = modelFlow(hostFrom(hs), flow({role: 'client', closes_first: 'client'}))
+        const size = hs.range[1] - hs.range[0] + 1
+        expect(m.usablePorts).toBeLessThanOrEqual(size)
+        expect(m.usablePorts).toBeGreaterThanOrEqual(0)
+        expect(m.usablePorts + m.reservedPortsInRange).toBe(size)
+        expect(m.firstParityPorts).toBeLessThanOrEqual(Math.ceil(size / 2))
+      }),
+      RUNS,
+    )
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('exact figures from KERNEL.md', () => {
+  it('server closes first, direct client at 100/s on the default range, 6.x: 1 − exp(−60·100/14116) ≈ 35 % collide', () => {
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'server', qps: 100}))
+    expect(m.portSelection).toBe('parity-random')
+    expect(m.usablePorts).toBe(28232)
+    expect(m.firstParityPorts).toBe(14116)
+    expect(m.reuseIntervalConnects).toBe(14116)
+    expect(m.collisionShare).toBeCloseTo(1 - Math.exp((-60 * 100) / 14116), 12)
+    expect(Math.round(m.collisionShare * 100)).toBe(35)
+    // One Linux client connecting directly: the server accepts the SYN (ISN/timestamp), no harm.
+    expect(m.benignCollisions).toBe(true)
+    expect(m.harmful).toBe(false)
+    expect(m.safeQps).toBeNull()
+    expect(m.margin).toBe(0)
+  })
+
+  it('the same flow from 4 senders behind 1 address is harmful, with a safe rate for a 1 % collision share', () => {
+    const m = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 100, senders: 4}))
+    expect(m.harmful).toBe(true)
+    expect(m.collisionShare).toBeCloseTo(0.3463, 4)
+    // −ln(0.99)·14116/60 ≈ 2.3645 conn/s
+    expect(m.safeQps).toBeCloseTo((-Math.log(0.99) * 14116) / 60, 9)
+    expect(m.margin).toBeCloseTo(100 / ((-Math.log(0.99) * 14116) / 60), 9)
+  })
+
+  it('client closes first on a 1000-port range: 1000 connects succeed, then EADDRNOTAVAIL; safe rate 1000/60', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500}))
+    expect(m.usablePorts).toBe(1000)
+    expect(m.portExhaustion).toBe(true)
+    expect(m.connectsBeforeFailure).toBe(1000)
+    expect(m.safeQps).toBeCloseTo(1000 / 60, 12)
+    expect(m.margin).toBeCloseTo(500 / (1000 / 60), 12)
+    // From (R/2)/60 s every connect() scans the first-parity ports first.
+    expect(m.scanQps).toBeCloseTo(500 / 60, 12)
+    expect(m.timeWaitOnThisHost).toBe(true)
+    expect(m.timeWaitTuples).toBe(500 * 60)
+  })
+
+  it('client closes first below the limit: no exhaustion and no connectsBeforeFailure', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 16}))
+    expect(m.portExhaustion).toBe(false)
+    expect(m.connectsBeforeFailure).toBeNull()
+    expect(m.margin).toBeCloseTo(16 / (1000 / 60), 12)
+  })
+
+  it('the client limit is per tuple space: 3 client addresses × 2 server endpoints = 6 × 1000/60', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 50, client_addresses: 3, senders: 3, server_endpoints: 2}))
+    expect(m.tupleSpaces).toBe(6)
+    expect(m.safeQps).toBeCloseTo(6000 / 60, 12)
+    expect(m.portExhaustion).toBe(false)
+  })
+
+  it('tcp_tw_reuse=1 with timestamps raises the client safe rate to ports / 1 s (tcp_tw_reuse_delay 1000 ms)', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_tw_reuse_delay': '1000'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500}))
+    expect(m.twReuseEffective).toBe(true)
+    expect(m.safeQps).toBe(1000)
+    expect(m.portExhaustion).toBe(false)
+    expect(m.scanQps).toBeNull()
+  })
+
+  it('tcp_tw_reuse=1 with the key tcp_tw_reuse_delay absent (kernels before 6.14) still uses about 1 s', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1'}, '5.15.0')
+    expect(modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500})).safeQps).toBe(1000)
+  })
+
+  it('tcp_tw_reuse_delay = 250 ms scales the client safe rate to ports / 0.25 s', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_tw_reuse_delay': '250'})
+    expect(modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500})).safeQps).toBe(4000)
+  })
+
+  it('tcp_tw_reuse=1 without timestamps does not help: back to ports / 60 s', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_timestamps': '0'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500}))
+    expect(m.twReuseEffective).toBe(false)
+    expect(m.safeQps).toBeCloseTo(1000 / 60, 12)
+  })
+
+  it('tcp_tw_reuse=2 (loopback only, the default) does not help an outgoing flow to another host', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '2'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500}))
+    expect(m.twReuseEffective).toBe(false)
+    expect(m.portExhaustion).toBe(true)
+  })
+
+  it('tcp_tw_reuse=1 on the server cannot help the server side (it only applies to outgoing connections)', () => {
+    const h = host({'net.ipv4.tcp_tw_reuse': '1'})
+    const m = modelFlow(h, flow({role: 'server', closes_first: 'server', qps: 100, senders: 4}))
+    expect(m.twReuseEffective).toBe(false)
+    expect(m.harmful).toBe(true)
+  })
+
+  it('kernel 4.1 picks ports sequentially: a port returns after the whole range (28,232 connects)', () => {
+    expect(portSelection(parseKernel('4.1.52'))).toEqual({selection: 'sequential', assumed: false})
+    const m = modelFlow(host({}, '4.1.52'), flow({role: 'client', closes_first: 'server', qps: 100}))
+    expect(m.portSelection).toBe('sequential')
+    expect(m.reuseIntervalConnects).toBe(28232)
+    // Exactly every 28,232 connects: 282 s at 100/s, past the 60 s TIME_WAIT, so no collision.
+    expect(m.collisionShare).toBe(0)
+    // At 500/s the gap is 56.5 s < 60 s: every connect lands on a tuple in TIME_WAIT.
+    expect(modelFlow(host({}, '4.1.52'), flow({role: 'client', closes_first: 'server', qps: 500})).collisionShare).toBe(1)
+  })
+
+  it('kernel 4.6 uses the two-pass parity selection: a port returns after the 14,116 even ports', () => {
+    expect(portSelection(parseKernel('4.6.7'))).toEqual({selection: 'parity', assumed: false})
+    const m = modelFlow(host({}, '4.6.7'), flow({role: 'client', closes_first: 'server', qps: 100}))
+    expect(m.portSelection).toBe('parity')
+    expect(m.reuseIntervalConnects).toBe(14116)
+    // 141 s between reuses at 100/s: none while TIME_WAIT lasts 60 s; at 300/s, 47 s: all of them.
+    expect(m.collisionShare).toBe(0)
+    expect(modelFlow(host({}, '4.6.7'), flow({role: 'client', closes_first: 'server', qps: 300})).collisionShare).toBe(1)
+  })
+
+  it('kernel 6.x uses parity with the random advance (5.18+), not assumed', () => {
+    expect(portSelection(parseKernel('6.18.44'))).toEqual({selection: 'parity-random', assumed: false})
+    expect(portSelection(parseKernel('5.18.0'))).toEqual({selection: 'parity-random', assumed: false})
+    // 4.9–5.17: the random advance depends on the 2022 LTS backport, so it is an assumption.
+    expect(portSelection(parseKernel('5.15.0'))).toEqual({selection: 'parity-random', assumed: true})
+    expect(portSelection(null)).toEqual({selection: 'parity-random', assumed: true})
+  })
+
+  it('reserved ports reduce usable ports exactly (merged, clipped to the range, parity counted)', () => {
+    const h = host({'net.ipv4.ip_local_reserved_ports': '40000-40999,50000,1000-2000,40500-41499'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 1}))
+    // 40000-41499 merged = 1,500 ports (750 even), 50000 = 1 even port, 1000-2000 outside the range.
+    expect(m.reservedPortsInRange).toBe(1501)
+    expect(m.usablePorts).toBe(28232 - 1501)
+    expect(m.firstParityPorts).toBe(14116 - 751)
+    expect(m.safeQps).toBeCloseTo((28232 - 1501) / 60, 9)
+  })
+
+  it('a reserved list covering the whole range leaves 0 usable ports and an infinite margin', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.ip_local_reserved_ports': '39000-42000'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 1}))
+    expect(m.usablePorts).toBe(0)
+    expect(m.safeQps).toBe(0)
+    expect(m.margin).toBe(Infinity)
+  })
+
+  it('behind SNAT without eviction the pool sustains pool / 120 s per destination', () => {
+    const m = modelFlow(host({}, '6.1.0'), flow({role: 'nat', closes_first: 'server', qps: 100, senders: 8, nat: {port_range: [32768, 60999], conntrack_time_wait: 120}}))
+    expect(m.natPoolPorts).toBe(28232)
+    expect(m.natCapacityQps).toBeCloseTo(28232 / 120, 12)
+    // A 6.1 NAT cannot evict: over capacity its SYNs are dropped.
+    expect(m.natExhausted).toBe(false)
+    const over = modelFlow(host({}, '6.1.0'), flow({role: 'nat', closes_first: 'server', qps: 600, senders: 8, nat: {port_range: [32768, 60999], conntrack_time_wait: 120}}))
+    expect(over.natExhausted).toBe(true)
+  })
+
+  it('the incident: 600/s through one SNAT address reuses the pool every 47 s, under the server 60 s TIME_WAIT', () => {
+    const m = modelFlow(host({}, '5.15.0'), flow({role: 'server', closes_first: 'server', qps: 600, senders: 8, nat: {port_range: [32768, 60999], conntrack_time_wait: 120}}))
+    expect(m.natReuseSeconds).toBeCloseTo(28232 / 600, 9)
+    expect(m.harmful).toBe(true)
+    expect(m.collisionShare).toBe(1)
+    expect(m.safeQps).toBeCloseTo(28232 / 60, 9)
+    expect(m.margin).toBeCloseTo(600 / (28232 / 60), 9)
+    expect(m.timeWaitTuples).toBe(36000)
+  })
+
+  it('the host model sums TIME_WAIT tuples on this host and flags tcp_max_tw_buckets overflow', () => {
+    const h = host({'net.ipv4.tcp_max_tw_buckets': '20000'})
+    const r = runModel(h, [
+      flow({name: 'a', role: 'server', closes_first: 'server', qps: 200}),
+      flow({name: 'b', role: 'client', closes_first: 'client', qps: 200}),
+      // the peer closes: its TIME_WAIT is not on this host
+      flow({name: 'c', role: 'client', closes_first: 'server', qps: 1000}),
+    ])
+    expect(r.host.timeWaitTuples).toBe(200 * 60 + 200 * 60)
+    expect(r.host.twOverflow).toBe(true)
+    expect(r.flows.map((f) => f.timeWaitOnThisHost)).toEqual([true, true, false])
+  })
+
+  it('a vendor tcp_tw_timeout shortens TIME_WAIT on this host only', () => {
+    const h = host({'net.ipv4.tcp_tw_timeout': '10', 'net.ipv4.ip_local_port_range': '40000 40999'})
+    expect(h.timeWaitSeconds).toBe(10)
+    const own = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 50}))
+    expect(own.timeWaitSeconds).toBe(10)
+    expect(own.safeQps).toBeCloseTo(1000 / 10, 12)
+    // The peer closes first: the peer's TIME_WAIT is mainline 60 s.
+    expect(modelFlow(h, flow({role: 'client', closes_first: 'server', qps: 50})).timeWaitSeconds).toBe(60)
+  })
+
+  it('NAT reuse slower than the server 60 s TIME_WAIT is harmless; faster is harmful (6.5+ NAT evicting)', () => {
+    const nat = {port_range: [32768, 60999] as [number, number], conntrack_time_wait: 120}
+    // 28,232 / 400 = 70.6 s > 60 s: the tuple's TIME_WAIT on the server is gone before it returns.
+    const slow = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 400, senders: 8, nat}))
+    expect(slow.natReuseSeconds).toBeCloseTo(28232 / 400, 9)
+    expect(slow.collisionShare).toBe(0)
+    expect(slow.harmful).toBe(false)
+    // 28,232 / 500 = 56.5 s < 60 s: harmful.
+    const fast = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 500, senders: 8, nat}))
+    expect(fast.natReuseSeconds).toBeCloseTo(28232 / 500, 9)
+    expect(fast.harmful).toBe(true)
+  })
+
+  it("the topology's kernel: overrides the detected version for what-if runs", () => {
+    const h = hostParams(facts({'net.ipv4.ip_local_port_range': '32768 60999'}, '6.18.44'), '4.1')
+    expect(h.kernel).toMatchObject({major: 4, minor: 1})
+    expect(h.kernelOverridden).toBe(true)
+    expect(modelFlow(h, flow({role: 'client', closes_first: 'server'})).portSelection).toBe('sequential')
+  })
+
+  it('a dump without ip_local_port_range falls back to the 4.2+ default 32768–60999', () => {
+    const h = hostParams({source: 't', kernel: null, sysctls: {}, counters: {}})
+    expect(h.portRange).toEqual([32768, 60999])
+    expect(h.portRangeDeclared).toBe(false)
+  })
+})
