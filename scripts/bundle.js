@@ -1,7 +1,12 @@
 // Bundle the compiled CLI (dist/, from tsc) into dist/bundle with code splitting. Start-up
 // cost is dominated by module resolution and loading; one file for the common path halves it
 // (see bench/startup.js). tsc's dist/ stays: tests, the lab driver and scripts use it.
+import {rmSync} from 'node:fs'
+
 import {build} from 'esbuild'
+
+// Chunk names carry hashes: without a clean start old chunks pile up beside the new ones.
+rmSync('dist/bundle', {recursive: true, force: true})
 
 await build({
   entryPoints: {'cli-entry': 'dist/cli-entry.js'},

@@ -1,4 +1,6 @@
+import {isTwError, TwError, type ErrorPosition} from './errors.js'
 import type {Facts} from './facts/types.js'
+import {nearest} from './util/nearest.js'
 import {evaluateHost} from './rules/engine.js'
 import {loadRules, type LoadedRule} from './rules/load.js'
 import {buildReport} from './rules/report.js'
@@ -11,9 +13,39 @@ export interface HostInput {
   label?: string
 }
 
-/** The main job as a library call: evaluate hosts against the rules, one report. */
-export function checkHosts(inputs: HostInput[], opts: {waive?: string[]; rules?: LoadedRule[]} = {}): {report: Report; rules: LoadedRule[]} {
+/**
+ * The main job as a library call: evaluate hosts against the rules, one report. With
+ * `isolateErrors` (fleet runs) a host whose input is wrong becomes an error entry for that host;
+ * otherwise the TwError propagates (one host: exit 1 with its one line).
+ */
+export function checkHosts(
+  inputs: HostInput[],
+  opts: {waive?: string[]; rules?: LoadedRule[]; isolateErrors?: boolean} = {},
+): {report: Report; rules: LoadedRule[]} {
   const rules = opts.rules ?? loadRules()
-  const hosts: HostReport[] = inputs.map((i) => evaluateHost(i.facts, i.topology, rules, {waive: opts.waive, hostLabel: i.label}))
+  const ids = rules.map((r) => r.id)
+  for (const w of opts.waive ?? []) checkWaiverId(w.split(':')[0]!, ids, {field: '--waive'})
+  const hosts: HostReport[] = inputs.map((i) => {
+    try {
+      i.topology.waivers.forEach((w, n) =>
+        checkWaiverId(w.id, ids, {file: i.topology.file, line: i.topology.waiverLines?.[n], field: `waivers.${n}.id`}),
+      )
+      return evaluateHost(i.facts, i.topology, rules, {waive: opts.waive, hostLabel: i.label})
+    } catch (error) {
+      if (!opts.isolateErrors || !isTwError(error)) throw error
+      const host = i.topology.host ?? i.label ?? i.facts.source
+      return {host, kernel: i.facts.kernel?.raw ?? null, source: i.facts.source, findings: [], error: {code: error.code, message: error.oneLine()}}
+    }
+  })
   return {report: buildReport(hosts), rules}
+}
+
+/** A waiver naming no rule would silently waive nothing: say so, with the nearest id. */
+function checkWaiverId(id: string, ids: string[], position: ErrorPosition): void {
+  if (ids.includes(id)) return
+  const guess = nearest(id, ids)
+  throw new TwError('waiver.unknown-rule', `no rule "${id}" to waive`, {
+    position,
+    hint: guess ? `did you mean "${guess}"?` : 'list the rules with `twadvisor rules`',
+  })
 }

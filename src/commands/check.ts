@@ -43,7 +43,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
       inputs = [await resolveInputs(flags)]
     }
     const ok = inputs.flatMap((i) => ('error' in i ? [] : [i]))
-    const {report, rules} = checkHosts(ok, {waive: flags.waive})
+    const {report, rules} = checkHosts(ok, {waive: flags.waive, isolateErrors: Boolean(flags.hosts)})
     // Hosts that could not be read are reported as errors for that host, in input order.
     for (const bad of inputs.flatMap((i) => ('error' in i ? [i] : []))) {
       report.hosts.push({host: bad.label, kernel: null, source: bad.source, findings: [], error: bad.error})

@@ -94,7 +94,7 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
   // The server's tcp_max_tw_buckets caps how many tuples can be in TIME_WAIT (known for role server).
   const serverBuckets = flow.role === 'server' ? host.maxTwBuckets : null
   if (flow.closes_first === 'server') {
-    const spaceTuples = (flow.nat ? usable : firstParity) * tupleSpaces
+    const spaceTuples = interval * tupleSpaces
     const capShare = serverBuckets === null ? 1 : Math.min(1, serverBuckets / Math.max(1, spaceTuples))
     if (flow.nat) {
       share = natReuseSeconds! < timeWaitSeconds ? capShare : 0

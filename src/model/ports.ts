@@ -71,7 +71,8 @@ function mergeRanges(list: [number, number][]): [number, number][] {
  * back: `firstParity` under parity selection, `usable` under sequential selection.
  */
 export function reuseIntervalConnects(selection: PortSelection, usable: number, firstParity: number): number {
-  return selection === 'sequential' ? usable : firstParity
+  // With every first-parity port reserved, the second pass serves all connects.
+  return selection === 'sequential' || firstParity === 0 ? usable : firstParity
 }
 
 /**

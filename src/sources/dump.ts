@@ -35,6 +35,11 @@ export function parseSysctlDump(text: string, file: string): Record<string, stri
 
 export function factsFromDump(text: string, source: string): Facts {
   const sysctls = parseSysctlDump(text, source)
+  // An empty dump usually means `sysctl -a` failed upstream: findings about defaults would be
+  // findings about a host that was never read.
+  if (Object.keys(sysctls).length === 0) {
+    throw new TwError('dump.empty', 'the sysctl dump has no keys', {position: {file: source}, hint: 'capture it with `sysctl -a > FILE`'})
+  }
   const release = sysctls['kernel.osrelease']
   return {source, kernel: release ? parseKernel(release) : null, sysctls, counters: {}}
 }

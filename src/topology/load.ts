@@ -83,7 +83,8 @@ export function parseTopology(text: string, file: string): Topology {
     nat: f.nat ? {...NAT_DEFAULTS, ...f.nat} : undefined,
   }))
   const flowLines = flows.map((_, i) => at(nodeAt(['flows', i])?.range?.[0]).line ?? 1)
-  const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines}
+  const waiverLines = (raw.waivers ?? []).map((_, i) => at(nodeAt(['waivers', i, 'id'])?.range?.[0]).line ?? 1)
+  const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines, waiverLines}
   crossCheck(topo, (path) => at(nodeAt(path)?.range?.[0]))
   return topo
 }

@@ -44,6 +44,8 @@ export interface Topology {
   flows: Flow[]
   /** 1-based line of each flow in the file, for SARIF locations and messages. */
   flowLines?: number[]
+  /** 1-based line of each waiver, for errors about them. */
+  waiverLines?: number[]
 }
 
 export const FLOW_DEFAULTS = {
