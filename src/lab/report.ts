@@ -1,0 +1,72 @@
+import type {LabReport, Measured, PhaseReport, Prediction} from './run.js'
+import {SLOW_MS} from './stats.js'
+
+/** The lab report as text: the two phases side by side, then the model beside the measurement. */
+export function renderLabText(r: LabReport): string {
+  const out: string[] = []
+  out.push(`lab: flow "${r.flow}" on kernel ${r.kernel}`)
+  if (r.scaled) {
+    const s = r.scaled
+    const parts = [`qps ${s.qps[0]} -> ${s.qps[1]}`]
+    if (s.port_range) parts.push(`ip_local_port_range ${s.port_range[0]} -> ${s.port_range[1]}`)
+    if (s.client_port_range) parts.push(`client_port_range ${s.client_port_range[0]} -> ${s.client_port_range[1]}`)
+    if (s.nat_port_range) parts.push(`nat port_range ${s.nat_port_range[0]} -> ${s.nat_port_range[1]}`)
+    if (s.tcp_max_tw_buckets) parts.push(`tcp_max_tw_buckets ${s.tcp_max_tw_buckets[0]} -> ${s.tcp_max_tw_buckets[1]}`)
+    if (s.capped) parts.push(`capped: ${s.capped.join(', ')}`)
+    out.push(`scaled x${s.factor}: ${parts.join('; ')}; ${s.phase_seconds} s per phase`)
+  }
+  for (const n of r.notes) out.push(`note: ${n}`)
+  out.push('')
+
+  const remedyLabel = r.remedy ? remedyText(r.remedy) : ''
+  const cols: [string, PhaseReport][] = [['before', r.before]]
+  if (r.after) cols.push([`after: ${remedyLabel}`, r.after])
+  const rows: [string, ...string[]][] = [
+    ['', ...cols.map(([h]) => h)],
+    ['attempts', ...cols.map(([, p]) => String(p.attempts))],
+    ['ok', ...cols.map(([, p]) => String(p.ok))],
+    ['EADDRNOTAVAIL', ...cols.map(([, p]) => String(p.failures.EADDRNOTAVAIL))],
+    ['reset', ...cols.map(([, p]) => String(p.failures.reset))],
+    ['timeout', ...cols.map(([, p]) => String(p.failures.timeout))],
+  ]
+  if (cols.some(([, p]) => p.failures.other)) rows.push(['other error', ...cols.map(([, p]) => String(p.failures.other ?? 0))])
+  rows.push(
+    [`slow (> ${SLOW_MS} ms)`, ...cols.map(([, p]) => String(p.slow))],
+    ['connect p50/p99/max ms', ...cols.map(([, p]) => [p.p50_ms, p.p99_ms, p.max_ms].map((x) => (x === null ? '-' : String(x))).join(' / '))],
+  )
+  const firsts = cols.map(([, p]) => p.connects_before_first_EADDRNOTAVAIL.filter((x) => x !== null))
+  if (firsts.some((f) => f.length > 0)) rows.push(['connects before 1st EADDRNOTAVAIL', ...firsts.map((f) => (f.length ? f.join(', ') : '-'))])
+  rows.push(['tuples reused within 60 s', ...cols.map(([, p]) => String(p.reused_tuples))])
+  rows.push(['  by age 0-10-20-..-60 s', ...cols.map(([, p]) => p.reused_by_age_10s.join(' '))])
+  // Counters that moved in either phase, per namespace.
+  const labels = Object.keys(r.before.counters)
+  for (const ns of new Set([...labels, ...Object.keys(r.after?.counters ?? {})])) {
+    const names = new Set<string>()
+    for (const [, p] of cols) for (const [k, v] of Object.entries(p.counters[ns] ?? {})) if (v !== 0) names.add(k)
+    for (const k of names) rows.push([`${ns} ${k}`, ...cols.map(([, p]) => String(p.counters[ns]?.[k] ?? '-'))])
+  }
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
+  for (const row of rows) out.push(row.map((c, i) => (i === 0 ? c.padEnd(w[0]!) : c.padStart(Math.max(w[i]!, 8)))).join('  ').trimEnd())
+  out.push('')
+  out.push(verdictLine('before', r.prediction, r.measured, r.agrees))
+  if (r.prediction_after && r.measured_after && r.agrees_after !== null) out.push(verdictLine('after ', r.prediction_after, r.measured_after, r.agrees_after))
+  else if (!r.remedy) out.push('after : no remedy the lab can apply (the model finds nothing to fix, or only actions outside this host)')
+  if (r.remedy) out.push(`remedy (${r.remedy.source}): ${remedyLabel}: ${r.remedy.why}`)
+  return out.join('\n') + '\n'
+}
+
+function remedyText(r: NonNullable<LabReport['remedy']>): string {
+  const parts = [
+    ...Object.entries(r.sysctl ?? {}).map(([k, v]) => `${k}=${v}`),
+    ...Object.entries(r.flow ?? {}).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : String(v)}`),
+  ]
+  return parts.join(', ')
+}
+
+function verdictLine(label: string, p: Prediction, m: Measured, agrees: boolean): string {
+  const safe = p.safe_qps === null ? 'no limit' : `safe up to ${p.safe_qps}/s`
+  const measured = m.harmful ? `harmful (${pct(m.harm_share)} of connects failed or stalled)` : `no harm (${pct(m.harm_share)} failed or stalled)`
+  return `${label}: model: ${p.verdict}, ${safe}; measured: ${measured} -> ${agrees ? 'agrees' : 'DISAGREES'}`
+}
+
+const pct = (x: number) => `${Math.round(x * 1000) / 10} %`
