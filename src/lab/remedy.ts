@@ -3,6 +3,7 @@ import type {Facts} from '../facts/types.js'
 import {hostParams, runModel, type FlowModel} from '../model/index.js'
 import type {Flow} from '../topology/types.js'
 import {MAX_CLIENT_ADDRESSES, MAX_ENDPOINTS, MAX_SENDERS} from './plan.js'
+import {patchFlow} from '../topology/patch.js'
 
 /** A remedy the lab can apply: sysctls on the namespace playing this host, or flow changes. */
 export interface LabRemedy {
@@ -24,23 +25,6 @@ export function applyRemedy(flow: Flow, facts: Facts, remedy: LabRemedy | null):
   }
 }
 
-/**
- * A remedy's flow patch applied the way the rules engine applies it: dotted keys reach into
- * nested fields ("nat.port_range"). (Same as patchFlow in src/rules/engine.ts, not exported there.)
- */
-export function patchFlow(flow: Flow, patch: Record<string, unknown>): Flow {
-  const out = structuredClone(flow) as unknown as Record<string, unknown>
-  for (const [key, value] of Object.entries(patch)) {
-    const parts = key.split('.')
-    let obj = out
-    for (const p of parts.slice(0, -1)) {
-      if (typeof obj[p] !== 'object' || obj[p] === null) obj[p] = {}
-      obj = obj[p] as Record<string, unknown>
-    }
-    obj[parts[parts.length - 1]!] = value
-  }
-  return out as unknown as Flow
-}
 
 /** The model for one flow on the lab's kernel. */
 export function modelFor(flow: Flow, facts: Facts, kernel: string): FlowModel {

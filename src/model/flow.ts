@@ -1,6 +1,6 @@
 import {kernelAtLeast, kernelCode} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
-import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, TCP_TIMEWAIT_SECONDS} from './constants.js'
+import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
 import type {HostParams} from './host.js'
 import {
   collisionShare,
@@ -114,9 +114,23 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
       }
     }
   }
+  // Behind NAT a sender that reuses its own source port re-opens its conntrack entry, so the
+  // server sees the same tuple again however large the pool (measured in the lab).
+  let senderReuseShare = 0
+  if (flow.nat && flow.closes_first === 'server') {
+    const senderRange = flow.client_port_range ?? DEFAULT_PORT_RANGE
+    const senderInterval = reuseIntervalConnects(sel.selection, usablePorts(senderRange, []), firstParityPorts(senderRange, []))
+    const perSenderQps = flow.qps / flow.senders / flow.server_endpoints
+    const capShare = serverBuckets === null ? 1 : Math.min(1, serverBuckets / Math.max(1, interval * tupleSpaces))
+    senderReuseShare = Math.min(capShare, collisionShare(sel.selection, senderInterval, perSenderQps, timeWaitSeconds))
+  }
   const collides = share > COLLISION_BUDGET + EPS
-  const harmful = collides && sharedAddresses
+  const crossSenderHarm = collides && sharedAddresses
   const benignCollisions = collides && !sharedAddresses
+  // tcp_rfc1337=1 drops the RST that clears a stale entry (KERNEL.md; lab: worse in every run).
+  const rfc1337Harm =
+    flow.role === 'server' && host.rfc1337 === 1 && sharedAddresses && (collides || senderReuseShare > COLLISION_BUDGET + EPS)
+  const harmful = crossSenderHarm || rfc1337Harm
 
   // --- Client closes first: the client holds TIME_WAIT; ports toward one destination run out.
   let twReuseEffective = false
@@ -154,10 +168,11 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
 
   const margin = safeQps === null || safeQps <= 0 ? (safeQps === 0 ? Infinity : 0) : flow.qps / safeQps
   const over = margin > 1 + EPS
-  const addressesNeeded = over ? Math.ceil(flow.client_addresses * margin - EPS) : null
-  const endpointsNeeded = over ? Math.ceil(flow.server_endpoints * margin - EPS) : null
+  const aim = margin * (1 + REMEDY_HEADROOM)
+  const addressesNeeded = over ? Math.ceil(flow.client_addresses * aim - EPS) : null
+  const endpointsNeeded = over ? Math.ceil(flow.server_endpoints * aim - EPS) : null
   const ports = flow.closes_first === 'client' && flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : usable
-  const usablePortsNeeded = over ? Math.ceil(ports * margin - EPS) : null
+  const usablePortsNeeded = over ? Math.ceil(ports * aim - EPS) : null
   const suggestedPortRange =
     usablePortsNeeded === null ? null : widenRange(flow.role === 'client' && !flow.nat ? host.portRange : portRange, usablePortsNeeded, host)
 
@@ -185,6 +200,9 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     timeWaitSeconds,
     timeWaitTuples: flow.qps * timeWaitSeconds,
     collisionShare: share,
+    crossSenderHarm,
+    senderReuseShare,
+    rfc1337Harm,
     harmful,
     benignCollisions,
     natPoolPorts,
@@ -197,6 +215,7 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     scanQps,
     connectsBeforeFailure,
     safeQps,
+    targetQps: safeQps === null ? null : safeQps / (1 + REMEDY_HEADROOM),
     margin,
     addressesNeeded,
     endpointsNeeded,

@@ -40,7 +40,20 @@ export interface FlowModel {
 
   /** Server closes first: share of new SYNs that land on a 4-tuple in TIME_WAIT. */
   collisionShare: number
-  /** Collisions above the budget from shared-address senders: resets and 1–3 s stalls. */
+  /** Collisions above the budget from senders unrelated to the tuple's last owner (NAT, proxy). */
+  crossSenderHarm: boolean
+  /**
+   * Behind NAT: the share of SYNs that reach the server on a TIME_WAIT tuple because a sender
+   * reused its own source port and conntrack re-opened its mapping (lab: 1,520 tuples seen again
+   * within 60 s at 400/s with the NAT pool far from full).
+   */
+  senderReuseShare: number
+  /**
+   * This server has tcp_rfc1337=1 and receives such re-used tuples through NAT: measured
+   * harmful (23 slow + 51 timeouts of 27,200, against 3 slow with rfc1337=0).
+   */
+  rfc1337Harm: boolean
+  /** Any harm the model predicts from TIME_WAIT collisions: resets and 1–3 s stalls. */
   harmful: boolean
   /** Collisions above the budget from one Linux sender: accepted by ISN/timestamp, no harm. */
   benignCollisions: boolean
@@ -65,6 +78,8 @@ export interface FlowModel {
 
   /** The highest sustained rate with no failure and no harmful collision; null = no limit. */
   safeQps: number | null
+  /** What a remedy should aim for: safeQps less the headroom (REMEDY_HEADROOM). */
+  targetQps: number | null
   /** qps / safeQps; 0 when there is no limit. Above 1 means trouble. */
   margin: number
 

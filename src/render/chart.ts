@@ -2,7 +2,7 @@ import type {Facts} from '../facts/types.js'
 import {hostParams, modelFlow, runModel} from '../model/index.js'
 import type {FlowModel, HostModel} from '../model/types.js'
 import type {Flow, Topology} from '../topology/types.js'
-import {patchFlow} from '../lab/remedy.js'
+import {patchFlow} from '../topology/patch.js'
 
 /**
  * Terminal charts for `model`: the share of new connections predicted to fail or to be at risk,

@@ -7,6 +7,7 @@ import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
 import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
+import {patchFlow} from '../topology/patch.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -199,17 +200,3 @@ function findWaiver(topology: Topology, cli: string[], id: string, flow?: string
   return w?.reason
 }
 
-/** Apply a flow patch; dotted keys reach into nested fields ("nat.port_range"). */
-function patchFlow(flow: Flow, patch: Record<string, unknown>): Flow {
-  const out = structuredClone(flow) as unknown as Record<string, unknown>
-  for (const [key, value] of Object.entries(patch)) {
-    const parts = key.split('.')
-    let obj = out
-    for (const p of parts.slice(0, -1)) {
-      if (typeof obj[p] !== 'object' || obj[p] === null) obj[p] = {}
-      obj = obj[p] as Record<string, unknown>
-    }
-    obj[parts[parts.length - 1]!] = value
-  }
-  return out as unknown as Flow
-}

@@ -180,7 +180,7 @@ describe('exit codes: --fail-on and waivers', () => {
   it('--fail-on warning fails on a warning once the criticals are waived; --fail-on critical does not', () => {
     const crit = waiversFor('critical').flatMap((w) => ['--waive', w])
     const warnings = waiversFor('warning')
-    expect(warnings.length).toBeGreaterThan(0) // tcp_rfc1337=1 in the example's dump
+    expect(warnings.length).toBeGreaterThan(0) // php-to-db: connect() scans (client-connect-scan)
     expect(run(['check', '--example', ...crit, '--fail-on', 'warning']).code).toBe(2)
     expect(run(['check', '--example', ...crit, '--fail-on', 'critical']).code).toBe(0)
   })
@@ -364,7 +364,7 @@ describe('help, rules and explain', () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toContain('server-tw-collision-shared')
     expect(r.stdout).toContain('severity: critical')
-    expect(r.stdout).toContain("flow.closes_first == 'server' && model.harmful")
+    expect(r.stdout).toContain("flow.closes_first == 'server' && model.crossSenderHarm")
     expect(r.stdout).toContain('TIME_WAIT')
     expect(r.stdout).toContain('RFC 1337')
   })
