@@ -8,6 +8,7 @@ import ts from 'typescript'
 import type {Facts} from '../../src/facts/types.js'
 import type {Flow} from '../../src/topology/types.js'
 import {listLabNs} from '../../src/lab/system.js'
+import {makeFlow} from '../flow.js'
 
 /** The driver transpiled from source, so the lab tests never run a stale dist/. */
 export function buildDriver(): string {
@@ -26,18 +27,7 @@ export function requireRoot(): void {
 }
 
 export function flow(over: Partial<Flow>): Flow {
-  return {
-    name: 'lab-test',
-    role: 'client',
-    peer: '10.0.0.1:8080',
-    qps: 100,
-    closes_first: 'server',
-    keepalive: false,
-    client_addresses: 1,
-    senders: 1,
-    server_endpoints: 1,
-    ...over,
-  }
+  return makeFlow({name: 'lab-test', ...over})
 }
 
 export function facts(sysctls: Record<string, string>): Facts {

@@ -8,6 +8,7 @@ import {modelFlow, runModel} from '../../src/model/flow.js'
 import {portSelection} from '../../src/model/ports.js'
 import type {FlowModel} from '../../src/model/types.js'
 import type {Flow} from '../../src/topology/types.js'
+import {makeFlow} from '../flow.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: facts as a source would produce them, so hostParams() is exercised as in production.
@@ -21,18 +22,7 @@ function host(sysctls: Record<string, string> = {}, kernel = '6.18.44'): HostPar
 }
 
 function flow(f: Partial<Flow> = {}): Flow {
-  return {
-    name: 'f',
-    role: 'client',
-    peer: '10.0.1.10:80',
-    qps: 100,
-    closes_first: 'server',
-    keepalive: false,
-    client_addresses: 1,
-    senders: 1,
-    server_endpoints: 1,
-    ...f,
-  }
+  return makeFlow({peer: '10.0.1.10:80', ...f})
 }
 
 /** safeQps with null read as "no limit". */

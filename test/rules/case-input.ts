@@ -2,7 +2,8 @@
 import type {Facts} from '../../src/facts/types.js'
 import {parseKernel} from '../../src/facts/kernel.js'
 import type {RuleCase} from '../../src/rules/types.js'
-import {FLOW_DEFAULTS, type Flow, type Topology} from '../../src/topology/types.js'
+import {NAT_DEFAULTS, type Flow, type Topology} from '../../src/topology/types.js'
+import {makeFlow} from '../flow.js'
 
 /** A current mainline host with the kernel's defaults: the base every case adds to. */
 const BASE_SYSCTLS: Record<string, string> = {
@@ -20,16 +21,8 @@ const BASE_SYSCTLS: Record<string, string> = {
 export function caseInput(c: RuleCase): {facts: Facts; topology: Topology} {
   const kernel = c.kernel ?? '6.8.0'
   const sysctls = {...BASE_SYSCTLS, 'kernel.osrelease': kernel, ...(c.sysctl ?? {})}
-  const mk = (f: Partial<Flow>, i: number): Flow => ({
-    ...FLOW_DEFAULTS,
-    name: `case-${i}`,
-    role: 'client',
-    peer: '198.18.0.2:80',
-    qps: 10,
-    closes_first: 'server',
-    ...f,
-    nat: f.nat ? {conntrack_time_wait: 120, ...f.nat} : undefined,
-  })
+  const mk = (f: Partial<Flow>, i: number): Flow =>
+    makeFlow({name: `case-${i}`, qps: 10, ...f, nat: f.nat ? {...NAT_DEFAULTS, ...f.nat} : undefined})
   const flows = [...(c.flow ? [c.flow] : []), ...(c.flows ?? [])].map(mk)
   if (flows.length === 0) flows.push(mk({}, 0))
   return {
