@@ -34,13 +34,16 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Generate)
     const {facts, topology} = await resolveInputs(flags)
-    const [{loadRules}, {evaluateHost}, {generate}, {summaryLines}] = await Promise.all([
-      import('../rules/load.js'),
-      import('../rules/engine.js'),
+    const [{checkHosts}, {settleReport}, {generate}, {summaryLines}] = await Promise.all([
+      import('../check.js'),
+      import('../generate/settle.js'),
       import('../generate/run.js'),
       import('../generate/summary.js'),
     ])
-    const report = evaluateHost(facts, topology, loadRules(), {waive: flags.waive ?? []})
+    const waive = flags.waive ?? []
+    const checked = checkHosts([{facts, topology}], {waive})
+    // The remedies and what they lead to, so the file does not need a second round.
+    const report = settleReport(checked.report.hosts[0]!, {facts, topology, rules: checked.rules, waive})
     const result = await generate({
       report,
       facts,

@@ -8,6 +8,7 @@ import type {ApplyResult} from './apply.js'
 import type {KeyAtBoot} from './boot.js'
 import {unifiedDiff} from './diff.js'
 import {hasTwadvisorHeader, renderContext} from './header.js'
+import {parseOwnSysctlD, planIsCurrent, withCarriedOver} from './carry.js'
 import {planFromReport, type Plan} from './plan.js'
 import {TARGETS, type TargetName} from './targets/index.js'
 import {validatePlan} from './validate.js'
@@ -65,7 +66,10 @@ export function liveKeyExists(key: string, procRoot = '/proc'): boolean {
 
 /** Plan, validation (a live source asks /proc/sys about keys it did not read) and the target's text; writes nothing. */
 export function renderPlan(report: HostReport, facts: Facts, topologyFile: string, target: TargetName): {plan: Plan; text: string; warnings: string[]} {
-  const plan = planFromReport(report)
+  return renderFromPlan(planFromReport(report), facts, topologyFile, target)
+}
+
+function renderFromPlan(plan: Plan, facts: Facts, topologyFile: string, target: TargetName): {plan: Plan; text: string; warnings: string[]} {
   const {warnings} = validatePlan(plan, facts, facts.source === 'live' ? {keyExists: (k) => liveKeyExists(k)} : {})
   const text = TARGETS[target].render(plan, renderContext(plan, topologyFile))
   return {plan, text, warnings}
@@ -83,9 +87,9 @@ export async function generate(req: GenerateRequest): Promise<GenerateResult> {
     throw new TwError('generate.apply-mode', '--apply cannot be combined with --check or --diff (they never write)', {position: {field: '--apply'}})
   }
   if (req.apply) (await import('./apply.js')).requireRoot()
-  const {plan, text, warnings} = renderPlan(req.report, req.facts, req.topologyFile, req.target)
-  const base = {plan, target: req.target, text, warnings}
+  let {plan, text, warnings} = renderPlan(req.report, req.facts, req.topologyFile, req.target)
   if (req.output === undefined) {
+    const base = {plan, target: req.target, text, warnings}
     if (req.diff) throw needsOutput('--diff')
     if (req.check) throw needsOutput('--check')
     if (req.apply) throw needsOutput('--apply')
@@ -93,8 +97,16 @@ export async function generate(req: GenerateRequest): Promise<GenerateResult> {
   }
   const output = resolve(req.output)
   const existing = await readExisting(output)
-  const changed = existing !== text
   const foreign = existing !== null && !hasTwadvisorHeader(existing)
+  // A file twadvisor wrote keeps its settings: once a remedy is in force its finding is gone
+  // and the fresh plan would drop it (and the next boot would undo the fix).
+  if (existing !== null && !foreign && req.target === 'sysctl.d') {
+    const previous = parseOwnSysctlD(existing)
+    if (planIsCurrent(plan, previous)) text = existing
+    else ({plan, text, warnings} = renderFromPlan(withCarriedOver(plan, previous), req.facts, req.topologyFile, req.target))
+  }
+  const changed = existing !== text
+  const base = {plan, target: req.target, text, warnings}
   if (req.diff || req.check) {
     const diff = req.diff ? unifiedDiff(existing ?? '', text, {oldLabel: existing === null ? '/dev/null' : output, newLabel: output}) : undefined
     return {...base, output, changed, foreign, ...(diff === undefined ? {} : {diff}), exitCode: req.check && changed ? 2 : 0}

@@ -279,12 +279,13 @@ export async function runWizard(io: WizardIO, opts: WizardOptions): Promise<Wiza
   io.print('')
   const {symptom, topology} = await askTopology(io, opts, host)
 
-  const [{checkHosts}, {exitCodeFor}, {renderText}] = await Promise.all([
+  const [{checkHosts}, {exitCodeFor}, {renderText}, {settleReport}] = await Promise.all([
     import('../check.js'),
     import('../rules/report.js'),
     import('../render/text.js'),
+    import('../generate/settle.js'),
   ])
-  const {report} = checkHosts([{facts: opts.facts, topology}])
+  const {report, rules} = checkHosts([{facts: opts.facts, topology}])
   const exitCode = exitCodeFor(report, 'critical')
   io.print('')
   io.print(renderText(report, {failOn: 'critical', exitCode}))
@@ -296,7 +297,9 @@ export async function runWizard(io: WizardIO, opts: WizardOptions): Promise<Wiza
   if (topo?.pending) pending.push(topo.pending)
   const hostReport = report.hosts[0]
   if (hostReport) {
-    const sysctl = await offerSysctl(io, opts, hostReport, topo?.path)
+    // The sysctl.d file carries the remedies and what they lead to (as `generate` writes it).
+    const settled = settleReport(hostReport, {facts: opts.facts, topology, rules})
+    const sysctl = await offerSysctl(io, opts, settled, topo?.path)
     if (sysctl) pending.push(sysctl)
   }
   io.prompts.done?.()
