@@ -2,7 +2,7 @@ import {SEVERITIES, severityRank, type HostReport, type Report, type Severity} f
 
 /** Count the findings that are not waived, across hosts. */
 export function buildReport(hosts: HostReport[]): Report {
-  const summary = {info: 0, warning: 0, critical: 0} as Record<Severity, number>
+  const summary = {critical: 0, warning: 0, info: 0} as Record<Severity, number>
   for (const h of hosts) for (const f of h.findings) if (!f.waived) summary[f.severity]++
   return {hosts, summary}
 }
