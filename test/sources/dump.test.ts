@@ -3,6 +3,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {TwError} from '../../src/errors.js'
@@ -231,5 +232,88 @@ describe('counters: /proc/net/netstat and /proc/net/snmp from this machine', () 
     expect(parseSockstatTimeWait(sockstat)).toBe(0)
     expect(parseSockstatTimeWait('TCP: inuse 5 orphan 0 tw 12 alloc 7 mem 1')).toBe(12)
     expect(parseSockstatTimeWait('UDP: inuse 0 mem 0')).toBeUndefined()
+  })
+})
+
+describe('parseProcNet with keep (fleet runs): the full parse, restricted to the kept counters', () => {
+  const netstat = readFileSync(fixture('netstat-6.18.44.txt'), 'utf8')
+  const snmp = readFileSync(fixture('snmp-6.18.44.txt'), 'utf8')
+  // Names across groups, one that exists in none, and one whose group prefix is another group's (Tcp / TcpExt).
+  const keep = new Set(['TcpExtTW', 'TcpExtPAWSTimewait', 'TcpActiveOpens', 'IpExtInOctets', 'UdpInDatagrams', 'TcpNoSuchCounter', 'TcpExtTCPSynRetrans'])
+
+  it('on this machine\'s /proc/net/netstat and /proc/net/snmp', () => {
+    for (const text of [netstat, snmp, netstat + snmp]) {
+      const full = parseProcNet(text)
+      expect(parseProcNet(text, keep)).toEqual(Object.fromEntries(Object.entries(full).filter(([k]) => keep.has(k))))
+    }
+    expect(Object.keys(parseProcNet(netstat + snmp, keep)).sort()).toEqual(['IpExtInOctets', 'TcpActiveOpens', 'TcpExtPAWSTimewait', 'TcpExtTCPSynRetrans', 'TcpExtTW', 'UdpInDatagrams'])
+  })
+})
+
+describe('factsFromDump with keep (fleet runs): exactly the full parse, restricted to the kept keys', () => {
+  const KEEP = new Set(['net.ipv4.tcp_tw_reuse', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_timestamps'])
+
+  /** The definition: parse every line, keep the kept keys; the kernel from kernel.osrelease either way. */
+  function reference(text: string): {sysctls: Record<string, string>; kernel: string | null} | {code: string; line?: number} {
+    try {
+      const all = factsFromDump(text, 'f')
+      return {sysctls: Object.fromEntries(Object.entries(all.sysctls).filter(([k]) => KEEP.has(k))), kernel: all.kernel?.raw ?? null}
+    } catch (error) {
+      return {code: (error as TwError).code, line: (error as TwError).position.line}
+    }
+  }
+  /** As a fleet run reads a dump: its bytes. */
+  function withKeep(text: string): ReturnType<typeof reference> {
+    try {
+      const f = factsFromDump(Buffer.from(text), 'f', {keep: KEEP})
+      return {sysctls: f.sysctls, kernel: f.kernel?.raw ?? null}
+    } catch (error) {
+      return {code: (error as TwError).code, line: (error as TwError).position.line}
+    }
+  }
+
+  it('on the real 6.18 dump: the kept keys, the kernel, and nothing else', () => {
+    const text = readFileSync(REAL_618, 'utf8')
+    const f = factsFromDump(readFileSync(REAL_618), REAL_618, {keep: KEEP})
+    expect(f.sysctls).toEqual({'net.ipv4.tcp_tw_reuse': '2', 'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_timestamps': '1'})
+    expect(f.kernel?.raw).toBe('6.18.44-fc-v669')
+    expect(withKeep(text)).toEqual(reference(text))
+  })
+
+  it('a bad line is the same error at the same line', () => {
+    const text = 'kernel.osrelease = 6.1.0\nnet.ipv4.tcp_tw_reuse = 1\nnot a sysctl line\n'
+    expect(withKeep(text)).toEqual({code: 'dump.syntax', line: 3})
+  })
+
+  it('agrees with the full parse on generated dumps (keys, separators, blanks, CR, odd whitespace, bad lines)', () => {
+    const key = fc.constantFrom(
+      'net.ipv4.tcp_tw_reuse',
+      'net.ipv4.tcp_tw_reuse_delay',
+      'net.ipv4.tcp_tw_reuse.x',
+      'net.ipv4.ip_local_port_range',
+      'net/ipv4/tcp_timestamps',
+      'kernel.osrelease',
+      'fs.file-nr',
+      'sysctlx',
+      '__proto__',
+    )
+    // Mostly the plain shape, so the fast path is taken often; now and then what must leave it.
+    const blank = fc.oneof({arbitrary: fc.constantFrom('', ' ', '\t', ' \t '), weight: 6}, {arbitrary: fc.constantFrom('\u00a0', '\r', '\u2028', '\v', '\f', '\ufeff'), weight: 1})
+    const value = fc.oneof({arbitrary: fc.constantFrom('1', '0', '32768\t60999', ' 1024   65535 ', 'a=b', '6.18.44-fc', ''), weight: 6}, {arbitrary: fc.constantFrom('x\ry', '\u00a0 2', 'v\rnet.ipv4.tcp_tw_reuse=7', 'v\u2028net.ipv4.tcp_timestamps = 0'), weight: 1})
+    const sep = fc.constantFrom('=', ' = ', '\t=\t', ' =', '= ', '  =  ')
+    const line = fc.oneof(
+      {arbitrary: fc.tuple(blank, key, sep, value).map(([b, k, s, v]) => `${b}${k}${s}${v}`), weight: 8},
+      {arbitrary: fc.tuple(blank, fc.constantFrom('# c', '; c', 'sysctl: permission denied on key "x"')).map(([b, c]) => `${b}${c}`), weight: 2},
+      {arbitrary: blank, weight: 2},
+      {arbitrary: fc.constantFrom('garbage', '= 5', 'a b = c', 'ключ = 1', 'x.y'), weight: 1},
+    )
+    const dump = fc.tuple(fc.array(line, {maxLength: 12}), fc.constantFrom('\n', '\r\n'), fc.boolean())
+      .map(([lines, eol, trailing]) => lines.join(eol) + (trailing ? eol : ''))
+    fc.assert(
+      fc.property(dump, (text) => {
+        expect(withKeep(text)).toEqual(reference(text))
+      }),
+      {numRuns: 3000},
+    )
   })
 })
