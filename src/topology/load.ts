@@ -77,11 +77,8 @@ export function parseTopology(text: string, file: string): Topology {
   }
 
   const raw = data as Omit<Topology, 'file'>
-  const flows: Flow[] = raw.flows.map((f) => ({
-    ...FLOW_DEFAULTS,
-    ...f,
-    nat: f.nat ? {...NAT_DEFAULTS, ...f.nat} : undefined,
-  }))
+  // Object.assign rather than {...a, ...b, key}: see the note in rules/engine.ts (evaluation).
+  const flows: Flow[] = raw.flows.map((f) => Object.assign({}, FLOW_DEFAULTS, f, {nat: f.nat ? Object.assign({}, NAT_DEFAULTS, f.nat) : undefined}))
   const flowLines = flows.map((_, i) => at(nodeAt(['flows', i])?.range?.[0]).line ?? 1)
   const waiverLines = (raw.waivers ?? []).map((_, i) => at(nodeAt(['waivers', i, 'id'])?.range?.[0]).line ?? 1)
   const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines, waiverLines}
