@@ -8,8 +8,8 @@
  * per-host variations (port range, tw_reuse, timestamps, rfc1337, tw buckets, interface keys),
  * a topology with 1-3 flows (client, server behind NAT, server direct), and /proc/net counters
  * on half of them. It runs the built CLI once and prints hosts/second and the total, the way
- * Ansible runs it. --phases also times the stages in this process (read+parse, rules, JSON) to
- * show which part costs what. The target (issue 6): 10,000 hosts in <= 5 s.
+ * Ansible runs it. --phases also times the stages in this process on one thread (read+parse,
+ * rules, JSON) to show which part costs what, and checkFleet with its worker threads. The target (issue 6): 10,000 hosts in <= 5 s.
  */
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
@@ -91,6 +91,7 @@ try {
   if (phases) {
     const {readHostsDir} = await import(join(root, 'dist/sources/hosts.js'))
     const {checkHosts} = await import(join(root, 'dist/check.js'))
+    const {checkFleet} = await import(join(root, 'dist/fleet.js'))
     const {toJsonReport} = await import(join(root, 'dist/render/json.js'))
     let p = performance.now()
     const inputs = await readHostsDir(dir)
@@ -101,7 +102,10 @@ try {
     p = performance.now()
     const json = JSON.stringify(toJsonReport(r), null, 2)
     const render = performance.now() - p
-    console.log(`phases (in-process, warm): read+parse (worker threads) ${(read / 1000).toFixed(2)} s, model+rules ${(rules / 1000).toFixed(2)} s, JSON ${(render / 1000).toFixed(2)} s (${(json.length / 1e6).toFixed(1)} MB)`)
+    p = performance.now()
+    await checkFleet(dir)
+    const fleet = performance.now() - p
+    console.log(`phases (in-process, one thread): read+parse ${(read / 1000).toFixed(2)} s, model+rules ${(rules / 1000).toFixed(2)} s, JSON ${(render / 1000).toFixed(2)} s (${(json.length / 1e6).toFixed(1)} MB); checkFleet in worker threads ${(fleet / 1000).toFixed(2)} s`)
   }
 } finally {
   if (keep) console.log(`kept ${dir}`)

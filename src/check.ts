@@ -13,31 +13,58 @@ export interface HostInput {
   label?: string
 }
 
+export interface CheckOptions {
+  waive?: string[]
+  /** A host whose input is wrong becomes an error entry for that host (fleet runs). */
+  isolateErrors?: boolean
+}
+
 /**
  * The main job as a library call: evaluate hosts against the rules, one report. With
  * `isolateErrors` (fleet runs) a host whose input is wrong becomes an error entry for that host;
  * otherwise the TwError propagates (one host: exit 1 with its one line).
  */
-export function checkHosts(
-  inputs: HostInput[],
-  opts: {waive?: string[]; rules?: LoadedRule[]; isolateErrors?: boolean} = {},
-): {report: Report; rules: LoadedRule[]} {
+export function checkHosts(inputs: HostInput[], opts: CheckOptions & {rules?: LoadedRule[]} = {}): {report: Report; rules: LoadedRule[]} {
   const rules = opts.rules ?? loadRules()
+  checkWaiveFlags(opts.waive ?? [], rules)
+  return {report: buildReport(inputs.map((i) => checkHost(i, rules, opts))), rules}
+}
+
+/** `--waive ID[:flow]` naming no rule is bad input for the whole run. */
+export function checkWaiveFlags(waive: string[], rules: LoadedRule[]): void {
   const ids = rules.map((r) => r.id)
-  for (const w of opts.waive ?? []) checkWaiverId(w.split(':')[0]!, ids, {field: '--waive'})
-  const hosts: HostReport[] = inputs.map((i) => {
-    try {
-      i.topology.waivers.forEach((w, n) =>
-        checkWaiverId(w.id, ids, {file: i.topology.file, line: i.topology.waiverLines?.[n], field: `waivers.${n}.id`}),
-      )
-      return evaluateHost(i.facts, i.topology, rules, {waive: opts.waive, hostLabel: i.label})
-    } catch (error) {
-      if (!opts.isolateErrors || !isTwError(error)) throw error
-      const host = i.topology.host ?? i.label ?? i.facts.source
-      return {host, kernel: i.facts.kernel?.raw ?? null, source: i.facts.source, findings: [], error: {code: error.code, message: error.oneLine()}}
-    }
-  })
-  return {report: buildReport(hosts), rules}
+  for (const w of waive) checkWaiverId(w.split(':')[0]!, ids, {field: '--waive'})
+}
+
+/** One host against the rules (the --waive ids already checked). */
+export function checkHost(i: HostInput, rules: LoadedRule[], opts: CheckOptions = {}): HostReport {
+  try {
+    const ids = rules.map((r) => r.id)
+    i.topology.waivers.forEach((w, n) =>
+      checkWaiverId(w.id, ids, {file: i.topology.file, line: i.topology.waiverLines?.[n], field: `waivers.${n}.id`}),
+    )
+    return evaluateHost(i.facts, i.topology, rules, {waive: opts.waive, hostLabel: i.label})
+  } catch (error) {
+    if (!opts.isolateErrors || !isTwError(error)) throw error
+    const host = i.topology.host ?? i.label ?? i.facts.source
+    return {host, kernel: i.facts.kernel?.raw ?? null, source: i.facts.source, findings: [], error: {code: error.code, message: error.oneLine()}}
+  }
+}
+
+/** Where a host's findings point in SARIF: its topology file and the line of each flow. */
+export interface HostLocation {
+  host: string
+  file: string
+  flowLines: Record<string, number>
+}
+
+/** `host` is the name the report gives the host (HostReport.host), which the engine settles. */
+export function locationOf(i: HostInput, host: string): HostLocation {
+  return {
+    host,
+    file: i.topology.file,
+    flowLines: Object.fromEntries(i.topology.flows.map((f, n) => [f.name, i.topology.flowLines?.[n] ?? 1])),
+  }
 }
 
 /** A waiver naming no rule would silently waive nothing: say so, with the nearest id. */

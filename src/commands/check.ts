@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
-import type {HostInput} from '../check.js'
+import type {HostLocation} from '../check.js'
 import {inputFlags, resolveInputs} from '../inputs.js'
-import type {HostReadError} from '../sources/hosts.js'
+import type {LoadedRule} from '../rules/load.js'
+import type {Report} from '../rules/types.js'
 
 export default class Check extends BaseCommand {
   static summary = 'Evaluate a host against its declared traffic: what will break, why, and what to change'
@@ -31,23 +32,26 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
 
   async run(): Promise<Record<string, unknown>> {
     const {flags} = await this.parse(Check)
-    const {checkHosts} = await import('../check.js')
     const {exitCodeFor} = await import('../rules/report.js')
     const failOn = flags['fail-on'] as 'info' | 'warning' | 'critical'
 
-    let inputs: (HostInput | HostReadError)[]
+    let result: {report: Report; rules: LoadedRule[]; locations: HostLocation[]}
     if (flags.hosts) {
-      const {readHostsDir} = await import('../sources/hosts.js')
-      inputs = await readHostsDir(flags.hosts)
+      const {checkFleet} = await import('../fleet.js')
+      const {fleetProgress} = await import('../render/progress.js')
+      const progress = fleetProgress()
+      try {
+        result = await checkFleet(flags.hosts, {waive: flags.waive, onProgress: progress.update})
+      } finally {
+        progress.done()
+      }
     } else {
-      inputs = [await resolveInputs(flags)]
+      const {checkHosts, locationOf} = await import('../check.js')
+      const input = await resolveInputs(flags)
+      const {report, rules} = checkHosts([input], {waive: flags.waive})
+      result = {report, rules, locations: [locationOf(input, report.hosts[0]!.host)]}
     }
-    const ok = inputs.flatMap((i) => ('error' in i ? [] : [i]))
-    const {report, rules} = checkHosts(ok, {waive: flags.waive, isolateErrors: Boolean(flags.hosts)})
-    // Hosts that could not be read are reported as errors for that host, in input order.
-    for (const bad of inputs.flatMap((i) => ('error' in i ? [i] : []))) {
-      report.hosts.push({host: bad.label, kernel: null, source: bad.source, findings: [], error: bad.error})
-    }
+    const {report, rules, locations} = result
     const code = exitCodeFor(report, failOn)
     process.exitCode = code
 
@@ -57,12 +61,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
     if (flags.format === 'json') this.log(JSON.stringify(json, null, 2))
     else if (flags.format === 'sarif') {
       const {toSarif} = await import('../render/sarif.js')
-      const where = new Map(
-        ok.map((i) => [
-          i.topology.host ?? i.label ?? '',
-          {file: i.topology.file, flowLines: Object.fromEntries(i.topology.flows.map((f, n) => [f.name, i.topology.flowLines?.[n] ?? 1]))},
-        ]),
-      )
+      const where = new Map(locations.map((l) => [l.host, l]))
       this.log(JSON.stringify(toSarif(report, rules, this.config.version, (h) => where.get(h)), null, 2))
     } else {
       const {renderText} = await import('../render/text.js')

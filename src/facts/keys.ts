@@ -19,3 +19,23 @@ export const RELEVANT_KEYS = [
   'net.netfilter.nf_conntrack_tcp_timeout_time_wait',
   'net.netfilter.nf_conntrack_max',
 ] as const
+
+/**
+ * The kernel counters twadvisor reads (KERNEL.md, "Evidence on a live host"): the ones whose
+ * per-second rate tells the TIME_WAIT story in `observe`, and the only ones a rule may name
+ * (a test holds the rules to it). A fleet run keeps just these from each host's /proc/net copies.
+ */
+export const RELEVANT_COUNTERS = [
+  'TcpActiveOpens',
+  'TcpPassiveOpens',
+  'TcpAttemptFails',
+  'TcpEstabResets',
+  'TcpOutRsts',
+  'TcpExtTW',
+  'TcpExtTWRecycled',
+  'TcpExtTWKilled',
+  'TcpExtTCPTimeWaitOverflow',
+  'TcpExtPAWSTimewait',
+  'TcpExtTCPACKSkippedTimeWait',
+  'TcpExtTCPSynRetrans',
+] as const

@@ -1,22 +1,8 @@
 import {TwError} from '../errors.js'
+import {RELEVANT_COUNTERS} from '../facts/keys.js'
 import {parseProcNet, parseSockstatTimeWait} from './counters.js'
 import {validateNetnsName} from './netns.js'
 
-/** Counters whose per-second rate tells the TIME_WAIT story (KERNEL.md, "Evidence on a live host"). */
-export const OBSERVED_COUNTERS = [
-  'TcpActiveOpens',
-  'TcpPassiveOpens',
-  'TcpAttemptFails',
-  'TcpEstabResets',
-  'TcpOutRsts',
-  'TcpExtTW',
-  'TcpExtTWRecycled',
-  'TcpExtTWKilled',
-  'TcpExtTCPTimeWaitOverflow',
-  'TcpExtPAWSTimewait',
-  'TcpExtTCPACKSkippedTimeWait',
-  'TcpExtTCPSynRetrans',
-] as const
 
 export interface Snapshot {
   atMs: number
@@ -78,7 +64,7 @@ export function countPeers(text: string, limit: number): {peer: string; sockets:
 export function rates(a: Snapshot, b: Snapshot): Record<string, number> {
   const seconds = Math.max(0.001, (b.atMs - a.atMs) / 1000)
   const out: Record<string, number> = {}
-  for (const k of OBSERVED_COUNTERS) {
+  for (const k of RELEVANT_COUNTERS) {
     const x = a.counters[k]
     const y = b.counters[k]
     if (x !== undefined && y !== undefined) out[k] = (y - x) / seconds
@@ -96,7 +82,7 @@ export async function observe(opts: {netns?: string; intervalSeconds: number; to
   }
   const [second, byPeer] = await Promise.all([snapshot(opts.netns), timeWaitByPeer(opts.netns, opts.top)])
   const totals: Record<string, number> = {}
-  for (const k of OBSERVED_COUNTERS) if (second.counters[k] !== undefined) totals[k] = second.counters[k]!
+  for (const k of RELEVANT_COUNTERS) if (second.counters[k] !== undefined) totals[k] = second.counters[k]!
   return {
     source: opts.netns === undefined ? 'live' : `netns:${opts.netns}`,
     intervalSeconds: (second.atMs - first.atMs) / 1000,

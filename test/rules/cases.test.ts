@@ -1,10 +1,15 @@
 // Every rule file carries its own cases (ESLint-style valid/invalid): a minimal host + flow that
 // must fire the rule and ones that must not. This one test runs them all, so a rule without
 // cases, or whose cases stop holding, fails the suite.
+import {readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
+import {RELEVANT_COUNTERS, RELEVANT_KEYS} from '../../src/facts/keys.js'
+
 import {evaluateHost} from '../../src/rules/engine.js'
-import {loadRules} from '../../src/rules/load.js'
+import {loadRules, RULES_DIR} from '../../src/rules/load.js'
 import {caseInput} from './case-input.js'
 
 const rules = loadRules()
@@ -31,4 +36,25 @@ describe('every rule proves itself with its own cases', () => {
       })
     })
   }
+})
+
+describe('rules read only what every source provides', () => {
+  // A live read opens RELEVANT_KEYS under /proc/sys, and a fleet run keeps those keys and
+  // RELEVANT_COUNTERS of each host: a rule naming anything else would see it on one path only.
+  const texts = readdirSync(RULES_DIR)
+    .filter((n) => n.endsWith('.yaml'))
+    .map((n) => [n, readFileSync(join(RULES_DIR, n), 'utf8')] as const)
+
+  it('every counter a rule names is in RELEVANT_COUNTERS', () => {
+    const named = texts.flatMap(([n, t]) => [...t.matchAll(/counters(?:\[\s*['"]([A-Za-z]+)['"]\s*\]|\.([A-Za-z]+))/g)].map((m) => `${n}: ${m[1] ?? m[2]}`))
+    expect(named.length).toBeGreaterThan(0)
+    for (const entry of named) expect(RELEVANT_COUNTERS as readonly string[], entry).toContain(entry.split(': ')[1])
+  })
+
+  it('every sysctl a rule reads or sets is in RELEVANT_KEYS', () => {
+    const read = texts.flatMap(([n, t]) => [...t.matchAll(/sysctl(?:\[\s*['"]([a-z0-9_.]+)['"]\s*\]|\.([a-z0-9_]+(?:\.[a-z0-9_]+)+))/g)].map((m) => `${n}: ${m[1] ?? m[2]}`))
+    const set = rules.flatMap((r) => r.remedies.flatMap((s) => Object.keys(s.sysctl ?? {}).map((k) => `${r.id}: ${k}`)))
+    expect(set.length).toBeGreaterThan(0)
+    for (const entry of [...read, ...set]) expect(RELEVANT_KEYS as readonly string[], entry).toContain(entry.split(': ')[1])
+  })
 })
