@@ -142,6 +142,21 @@ describe('check --example (the original incident)', () => {
     const {report} = json(['check', '--example'])
     expect(run0.results).toHaveLength(report.hosts[0]!.findings.filter((f) => !f.waived).length)
   })
+
+  it('--format sarif locates the findings of a topology without host: too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-sarif-'))
+    try {
+      const topology = join(dir, 'topology.yaml')
+      writeFileSync(topology, readFileSync(EXAMPLE_TOPOLOGY, 'utf8').replace(/^host: .*\n/m, ''))
+      const r = run(['check', '-t', topology, '-s', EXAMPLE_SYSCTL, '--format', 'sarif'])
+      expect(r.code).toBe(2)
+      const results = (JSON.parse(r.stdout) as {runs: {results: {ruleId: string; locations?: {physicalLocation: {artifactLocation: {uri: string}}}[]}[]}[]}).runs[0]!.results
+      expect(results.length).toBeGreaterThan(0)
+      for (const res of results) expect(res.locations?.[0]?.physicalLocation.artifactLocation.uri, res.ruleId).toBe(topology)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
 })
 
 describe('exit codes: --fail-on and waivers', () => {
