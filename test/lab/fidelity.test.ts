@@ -7,6 +7,7 @@
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {modelFor} from '../../src/lab/remedy.js'
+import {COLLISION_BUDGET} from '../../src/model/constants.js'
 import {runLab, type LabReport} from '../../src/lab/run.js'
 import {preflight} from '../../src/lab/system.js'
 import {buildDriver, facts, flow, leftovers, requireRoot} from './helpers.js'
@@ -113,8 +114,12 @@ describe('fidelity: the model against this kernel', () => {
     record('5', r)
     expect(r.measured.harmful).toBe(true)
     expect(r.after).not.toBeNull()
-    expect(r.after!.slow).toBe(0)
-    expect(r.after!.failures).toEqual({EADDRNOTAVAIL: 0, reset: 0, timeout: 0})
+    // The remedy promises at most COLLISION_BUDGET (1 %) of new SYNs on a TIME_WAIT tuple, not
+    // none: with a cap of 1 entry a SYN now and then still meets it (seen: 1 slow connect in 600).
+    // So: at most that share stalled, far fewer than before, and never a reset or EADDRNOTAVAIL.
+    expect(r.after!.slow + r.after!.failures.timeout).toBeLessThanOrEqual(Math.floor(COLLISION_BUDGET * r.after!.attempts))
+    expect(r.after!.slow).toBeLessThan(r.before.slow / 4)
+    expect(r.after!.failures).toMatchObject({EADDRNOTAVAIL: 0, reset: 0})
     expect(r.after!.counters.server!.TcpExtTCPTimeWaitOverflow).toBeGreaterThan(0)
     expect(r.prediction_after!.harmful).toBe(false)
     expect(r.measured_after!.harmful).toBe(false)
