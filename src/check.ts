@@ -39,10 +39,12 @@ export function checkWaiveFlags(waive: string[], rules: LoadedRule[]): void {
 /** One host against the rules (the --waive ids already checked). */
 export function checkHost(i: HostInput, rules: LoadedRule[], opts: CheckOptions = {}): HostReport {
   try {
-    const ids = rules.map((r) => r.id)
-    i.topology.waivers.forEach((w, n) =>
-      checkWaiverId(w.id, ids, {file: i.topology.file, line: i.topology.waiverLines?.[n], field: `waivers.${n}.id`}),
-    )
+    if (i.topology.waivers.length > 0) {
+      const ids = rules.map((r) => r.id)
+      i.topology.waivers.forEach((w, n) =>
+        checkWaiverId(w.id, ids, {file: i.topology.file, line: i.topology.waiverLines?.[n], field: `waivers.${n}.id`}),
+      )
+    }
     return evaluateHost(i.facts, i.topology, rules, {waive: opts.waive, hostLabel: i.label})
   } catch (error) {
     if (!opts.isolateErrors || !isTwError(error)) throw error
