@@ -65,14 +65,16 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
     opts.onProgress?.(done, names.length)
   }
 
-  let outcomes: HostOutcome[]
-  let threaded = 0
-  if (workers <= 1) {
-    outcomes = names.map((name) => {
+  const inline = (slice: string[]) =>
+    slice.map((name) => {
       const o = hostOutcome(dir, name, rules, waive)
       progress(1)
       return o
     })
+  let outcomes: HostOutcome[]
+  let threaded = 0
+  if (workers <= 1) {
+    outcomes = inline(names)
   } else {
     // Contiguous slices keep the output in name order once concatenated.
     const size = Math.ceil(names.length / workers)
@@ -80,15 +82,24 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
     // A worker that cannot start (no dist/ beside a repackaged bundle, a thread limit) costs
     // speed, not the run: its slice is done here instead.
     const parts = await Promise.all(
-      slices.map((slice) =>
-        runWorker({kind: 'twadvisor-fleet', dir, names: slice, waive}, progress).then(
+      slices.map((slice) => {
+        let reported = 0
+        const count = (n: number) => {
+          reported += n
+          progress(n)
+        }
+        return runWorker({kind: 'twadvisor-fleet', dir, names: slice, waive}, count).then(
           (o) => {
             threaded++
             return o
           },
-          () => slice.map((name) => hostOutcome(dir, name, rules, waive)),
-        ),
-      ),
+          () => {
+            // What the worker reported before it failed is done again here.
+            progress(-reported)
+            return inline(slice)
+          },
+        )
+      }),
     )
     outcomes = parts.flat()
   }

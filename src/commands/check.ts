@@ -1,10 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
-import type {HostLocation} from '../check.js'
+import type {FleetResult} from '../fleet.js'
 import {inputFlags, resolveInputs} from '../inputs.js'
-import type {LoadedRule} from '../rules/load.js'
-import type {Report} from '../rules/types.js'
 
 export default class Check extends BaseCommand {
   static summary = 'Evaluate a host against its declared traffic: what will break, why, and what to change'
@@ -35,7 +33,7 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
     const {exitCodeFor} = await import('../rules/report.js')
     const failOn = flags['fail-on'] as 'info' | 'warning' | 'critical'
 
-    let result: {report: Report; rules: LoadedRule[]; locations: HostLocation[]}
+    let result: Pick<FleetResult, 'report' | 'rules' | 'locations'>
     if (flags.hosts) {
       const {checkFleet} = await import('../fleet.js')
       const {fleetProgress} = await import('../render/progress.js')

@@ -6,8 +6,7 @@
 export function fleetProgress(stream: NodeJS.WriteStream = process.stderr): {update: (done: number, total: number) => void; done: () => void} {
   const tty = stream.isTTY === true
   const every = tty ? 100 : 5000
-  const started = Date.now()
-  let last = started
+  let last = Date.now()
   let drawn = false
   return {
     update(done, total) {

@@ -3,7 +3,6 @@ import {RELEVANT_COUNTERS} from '../facts/keys.js'
 import {parseProcNet, parseSockstatTimeWait} from './counters.js'
 import {validateNetnsName} from './netns.js'
 
-
 export interface Snapshot {
   atMs: number
   counters: Record<string, number>
