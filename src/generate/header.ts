@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 import {isAbsolute, join, relative, sep} from 'node:path'
 
 import {PACKAGE_ROOT} from '../util/paths.js'
+import {escapeControls, shown} from '../util/text.js'
 import type {Plan} from './plan.js'
 
 /**
@@ -43,11 +44,25 @@ export function renderContext(plan: Plan, topologyFile: string, version = packag
   return {version, topology: displayPath(topologyFile), sysctls: displayPath(plan.source), host: plan.host, kernel: plan.kernel}
 }
 
-/** Header lines without the comment marker; each target prefixes its own ("# " for all four). */
+/** Cut for a path or label in the header: whole for any sane input, bounded for a hostile one. */
+const HEADER_FIELD_MAX = 200
+
+/**
+ * One comment line, safe in every target: the text cannot leave the comment, because every
+ * character that any of the four readers (sysctl.d, tuned's INI, YAML) takes as a line break —
+ * or that a terminal would act on — is written as an escape. All comment text goes through here.
+ */
+export function comment(text: string, indent = ''): string {
+  return `${indent}# ${escapeControls(text)}`
+}
+
+/** Header lines without the comment marker; each target turns them into comments with comment(). */
 export function headerLines(ctx: RenderContext, target: string): string[] {
+  // The paths, the host label and the kernel string come from the user or the host: cut and escaped.
+  const f = (s: string) => shown(s, HEADER_FIELD_MAX)
   return [
     `${GENERATED_MARK} ${ctx.version} (target ${target}); regenerate rather than edit.`,
-    `Inputs: topology ${ctx.topology}; sysctls ${ctx.sysctls}${ctx.kernel ? ` (kernel ${ctx.kernel})` : ''}; host ${ctx.host}.`,
+    `Inputs: topology ${f(ctx.topology)}; sysctls ${f(ctx.sysctls)}${ctx.kernel ? ` (kernel ${f(ctx.kernel)})` : ''}; host ${f(ctx.host)}.`,
   ]
 }
 
@@ -74,4 +89,12 @@ export function noteLines(plan: Plan): string[] {
 export function entryComment(entry: {ruleIds: string[]; reasons: string[]}): string {
   const reasons = entry.reasons.join('; ')
   return reasons ? `${entry.ruleIds.join(', ')}: ${reasons}` : entry.ruleIds.join(', ')
+}
+
+/**
+ * A YAML double-quoted scalar: JSON's escapes (valid YAML) plus escapes for what JSON leaves raw
+ * but YAML forbids or treats as a line break (DEL, C1 controls, U+2028/2029).
+ */
+export function yamlQuote(text: string): string {
+  return JSON.stringify(text).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

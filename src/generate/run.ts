@@ -12,6 +12,7 @@ import {parseOwnSysctlD, planIsCurrent, withCarriedOver} from './carry.js'
 import {planFromReport, type Plan} from './plan.js'
 import {TARGETS, type TargetName} from './targets/index.js'
 import {validatePlan} from './validate.js'
+import {verifyRendered} from './verify.js'
 import {readExisting, writeFileAtomic, type WriteResult} from './write.js'
 
 /**
@@ -72,6 +73,7 @@ export function renderPlan(report: HostReport, facts: Facts, topologyFile: strin
 function renderFromPlan(plan: Plan, facts: Facts, topologyFile: string, target: TargetName): {plan: Plan; text: string; warnings: string[]} {
   const {warnings} = validatePlan(plan, facts, facts.source === 'live' ? {keyExists: (k) => liveKeyExists(k)} : {})
   const text = TARGETS[target].render(plan, renderContext(plan, topologyFile))
+  verifyRendered(target, text, plan)
   return {plan, text, warnings}
 }
 

@@ -1,5 +1,6 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
+import {shown} from '../util/text.js'
 import type {Plan} from './plan.js'
 
 /**
@@ -17,6 +18,7 @@ export interface ValidateOptions {
 
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*$/
 const INT = /^-?\d+$/
+const VALUE = /^[\x21-\x7e]+( [\x21-\x7e]+)*$/
 
 function fail(code: string, key: string, message: string, hint?: string): never {
   throw new TwError(code, message, {position: {field: key}, hint})
@@ -34,7 +36,8 @@ export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {
 
   for (const {key, value} of plan.entries) {
     if (!KEY.test(key)) fail('generate.key', key, 'is not a sysctl key')
-    if (value === '' || /[\r\n#;]/.test(value)) fail('generate.value', key, `"${value}" is not a value a sysctl.d line can carry`)
+    // Printable ASCII fields separated by single spaces: nothing a reader could take as a comment, a line end or a control.
+    if (!VALUE.test(value) || /[#;]/.test(value)) fail('generate.value', key, `"${shown(value)}" is not a value a sysctl.d line can carry`)
     const current = facts.sysctls[key]
     if (current === undefined && !(opts.keyExists?.(key) ?? false)) {
       fail('generate.unknown-key', key, `kernel ${kernel} has no such sysctl (source: ${facts.source})`, 'the remedy needs a kernel that has this knob; waive the finding or pick another remedy')

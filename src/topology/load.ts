@@ -5,7 +5,7 @@ import {LineCounter, parseDocument, isMap, isSeq, isScalar, type Node} from 'yam
 import {TwError} from '../errors.js'
 import {parsePeer} from './peer.js'
 import {nearest} from '../util/nearest.js'
-import {FLOW_DEFAULTS, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
+import {FLOW_DEFAULTS, HOST_LABEL_HELP, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
 // Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
 import validateTopology from '../generated/validate-topology.js'
 import {readFileSync} from 'node:fs'
@@ -116,6 +116,7 @@ function schemaError(
   let message = err.message ?? 'is not valid'
   if (err.keyword === 'enum') message = `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
   if (err.keyword === 'pattern' && path[path.length - 1] === 'peer') message = 'must be ip:port, e.g. 10.0.1.10:80'
+  if (err.keyword === 'pattern' && path.length === 1 && path[0] === 'host') message = `must be a host name or short label (${HOST_LABEL_HELP})`
   return new TwError('topology.invalid', message, {position: {...at(nodeAt(path)?.range?.[0]), field}})
 }
 

@@ -48,6 +48,13 @@ export interface Topology {
   waiverLines?: number[]
 }
 
+/**
+ * The `host:` label, as schema/topology.schema.json says (keep the two equal): it is copied into
+ * reports and into the header of every generated file, so it is an identifier, not free text.
+ */
+export const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9 _.:@/+()-]{0,252}$/
+export const HOST_LABEL_HELP = 'letters, digits, space and _.:@/+()-, starting with a letter or digit, at most 253 characters'
+
 export const FLOW_DEFAULTS = {
   keepalive: false,
   client_addresses: 1,

@@ -1,7 +1,7 @@
 import type {Facts} from '../facts/types.js'
 import {DEFAULT_PORT_RANGE} from '../model/constants.js'
 import type {Report} from '../rules/types.js'
-import {FLOW_DEFAULTS, NAT_DEFAULTS, type Closer, type Flow, type Role, type Topology} from '../topology/types.js'
+import {FLOW_DEFAULTS, HOST_LABEL, HOST_LABEL_HELP, NAT_DEFAULTS, type Closer, type Flow, type Role, type Topology} from '../topology/types.js'
 import {summarizeHost, type HostSummary} from './host.js'
 import {
   formatRange,
@@ -252,9 +252,10 @@ export async function askTopology(io: WizardIO, opts: WizardOptions, host: HostS
   const hostLabel = await p.input({
     id: 'host',
     message: 'A label for this host in reports',
-    hint: 'The topology\'s "host:"; any text.',
-    default: opts.hostname ?? host.hostname ?? 'localhost',
-    validate: (raw) => (raw.trim() === '' ? 'type a label, e.g. php-01' : true),
+    hint: 'The topology\'s "host:": a host name or short label.',
+    // A dump's kernel.hostname is input too: offered only when it is a valid label.
+    default: [opts.hostname, host.hostname].find((h) => h !== undefined && HOST_LABEL.test(h)) ?? 'localhost',
+    validate: (raw) => (raw.trim() === '' ? 'type a label, e.g. php-01' : HOST_LABEL.test(raw.trim()) ? true : `use ${HOST_LABEL_HELP}`),
   })
   const flows: Flow[] = []
   for (;;) {

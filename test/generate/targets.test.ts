@@ -5,6 +5,7 @@ import {renderContext} from '../../src/generate/header.js'
 import {planFromReport, type Plan} from '../../src/generate/plan.js'
 import {TARGETS} from '../../src/generate/targets/index.js'
 import {podLevelBlocker} from '../../src/generate/targets/k8s.js'
+import {UNSAFE_TAG} from '../../src/generate/verify.js'
 import {finding, incidentReport, loadInNetns, remedy, report, requireRoot, ROOT} from './helpers.js'
 
 const TOPOLOGY = `${ROOT}/examples/incident/topology.yaml`
@@ -51,7 +52,8 @@ describe('sysctl.d target', () => {
 
 describe('ansible target', () => {
   it('is YAML vars for ansible.posix.sysctl: name, value (string), reason, rules', () => {
-    const vars = parse(render('ansible')) as {twadvisor_sysctls: Record<string, unknown>[]}
+    // Ansible's !unsafe tag reads back as the plain string.
+    const vars = parse(render('ansible'), {customTags: [UNSAFE_TAG]}) as {twadvisor_sysctls: Record<string, unknown>[]}
     expect(vars.twadvisor_sysctls).toEqual([
       {name: 'net.ipv4.ip_local_port_range', value: '10000 65535', reason: 'client-port-exhaustion: More source ports toward the cache.', rules: ['client-port-exhaustion']},
       {

@@ -1,8 +1,5 @@
-import {entryComment, headerLines, noteLines} from '../header.js'
+import {comment, entryComment, headerLines, noteLines, yamlQuote as q} from '../header.js'
 import type {Target} from './types.js'
-
-/** JSON strings are valid YAML double-quoted scalars: exact quoting without a YAML library. */
-const q = (s: string): string => JSON.stringify(s)
 
 /**
  * Ansible vars (group_vars / host_vars) for ansible.posix.sysctl. Values are strings, as the
@@ -12,7 +9,7 @@ export const ansible: Target = {
   name: 'ansible',
   defaultFileName: 'twadvisor-sysctls.yml',
   render(plan, ctx) {
-    const out = headerLines(ctx, 'ansible').map((l) => `# ${l}`)
+    const out = headerLines(ctx, 'ansible').map((l) => comment(l))
     out.push(
       '# Use with ansible.posix.sysctl:',
       '#   - ansible.posix.sysctl:',
@@ -23,7 +20,7 @@ export const ansible: Target = {
       '#     loop: "{{ twadvisor_sysctls }}"',
       '#     loop_control: {label: "{{ item.name }}"}',
     )
-    out.push(...noteLines(plan).map((l) => `# ${l}`))
+    out.push(...noteLines(plan).map((l) => comment(l)))
     out.push('---')
     if (plan.entries.length === 0) {
       out.push('twadvisor_sysctls: []')
@@ -33,7 +30,8 @@ export const ansible: Target = {
         out.push(
           `  - name: ${entry.key}`,
           `    value: ${q(entry.value)}`,
-          `    reason: ${q(entryComment(entry))}`,
+          // !unsafe: Ansible never templates it, whatever a reason holds (CVE-2023-5764 class).
+          `    reason: !unsafe ${q(entryComment(entry))}`,
           `    rules: [${entry.ruleIds.map(q).join(', ')}]`,
         )
       }

@@ -1,5 +1,5 @@
 import {kernelAtLeast, parseKernel} from '../../facts/kernel.js'
-import {entryComment, headerLines, noteLines} from '../header.js'
+import {comment, entryComment, headerLines, noteLines, yamlQuote as q} from '../header.js'
 import type {PlanEntry} from '../plan.js'
 import type {Target} from './types.js'
 
@@ -37,8 +37,6 @@ export function podLevelBlocker(key: string, kernel: string | null): string | nu
   return null
 }
 
-const q = (s: string): string => JSON.stringify(s)
-
 /** A pod spec fragment: spec.securityContext.sysctls, plus the rest as comments with the node-level way. */
 export const k8s: Target = {
   name: 'k8s',
@@ -51,26 +49,26 @@ export const k8s: Target = {
       if (why === null) pod.push(entry)
       else node.push({entry, why})
     }
-    const out = headerLines(ctx, 'k8s').map((l) => `# ${l}`)
+    const out = headerLines(ctx, 'k8s').map((l) => comment(l))
     out.push(
       '# Merge into the pod spec (spec.securityContext). Only the kubelet\'s safe namespaced sysctls are here:',
       '# https://kubernetes.io/docs/tasks/administer-cluster/sysctl-cluster/',
     )
-    out.push(...noteLines(plan).map((l) => `# ${l}`))
+    out.push(...noteLines(plan).map((l) => comment(l)))
     if (pod.length === 0) {
       out.push('securityContext:', '  sysctls: []')
     } else {
       out.push('securityContext:', '  sysctls:')
       for (const entry of pod) {
         const since = K8S_SAFE_SYSCTLS[entry.key]?.kubernetes
-        out.push(`    # ${entryComment(entry)}${since ? ` (safe since Kubernetes ${since})` : ''}`)
+        out.push(comment(`${entryComment(entry)}${since ? ` (safe since Kubernetes ${since})` : ''}`, '    '))
         out.push(`    - name: ${entry.key}`, `      value: ${q(entry.value)}`)
       }
     }
     if (node.length > 0) {
       out.push(
         '# Not settable per pod without node changes:',
-        ...node.flatMap(({entry, why}) => [`#   ${entry.key} = ${entry.value}  (${why}; ${entryComment(entry)})`]),
+        ...node.map(({entry, why}) => comment(`  ${entry.key} = ${entry.value}  (${why}; ${entryComment(entry)})`)),
         '# For a namespaced key, allow it on the nodes (KubeletConfiguration allowedUnsafeSysctls, or kubelet',
         '# --allowed-unsafe-sysctls) and add it above; for the node itself and hostNetwork pods, set it on every',
         '# node in /etc/sysctl.d (twadvisor generate --target sysctl.d) or with your node tuning tool.',

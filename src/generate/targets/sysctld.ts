@@ -1,4 +1,4 @@
-import {entryComment, headerLines, noteLines} from '../header.js'
+import {comment, entryComment, headerLines, noteLines} from '../header.js'
 import type {Target} from './types.js'
 
 /**
@@ -10,12 +10,12 @@ export const sysctlD: Target = {
   name: 'sysctl.d',
   defaultFileName: '60-twadvisor.conf',
   render(plan, ctx) {
-    const out = headerLines(ctx, 'sysctl.d').map((l) => `# ${l}`)
+    const out = headerLines(ctx, 'sysctl.d').map((l) => comment(l))
     out.push('# Load now: sysctl -p FILE (or twadvisor generate --apply); systemd-sysctl loads it at boot.')
-    out.push(...noteLines(plan).map((l) => `# ${l}`))
+    out.push(...noteLines(plan).map((l) => comment(l)))
     if (plan.entries.length === 0) out.push('', '# No sysctl changes: no finding on this host has a sysctl remedy.')
     for (const entry of plan.entries) {
-      out.push('', `# ${entryComment(entry)}`, `${entry.key} = ${entry.value}`)
+      out.push('', comment(entryComment(entry)), `${entry.key} = ${entry.value}`)
     }
     return out.join('\n') + '\n'
   },

@@ -1,4 +1,4 @@
-import {entryComment, headerLines, noteLines} from '../header.js'
+import {comment, entryComment, headerLines, noteLines} from '../header.js'
 import type {Target} from './types.js'
 
 /**
@@ -9,15 +9,15 @@ export const tuned: Target = {
   name: 'tuned',
   defaultFileName: 'tuned.conf',
   render(plan, ctx) {
-    const out = headerLines(ctx, 'tuned').map((l) => `# ${l}`)
+    const out = headerLines(ctx, 'tuned').map((l) => comment(l))
     out.push(
       '# Install as /etc/tuned/twadvisor/tuned.conf and stack it on the current profile:',
       '#   tuned-adm profile $(tuned-adm active | sed "s/^Current active profile: //") twadvisor',
     )
-    out.push(...noteLines(plan).map((l) => `# ${l}`))
+    out.push(...noteLines(plan).map((l) => comment(l)))
     out.push('', '[main]', 'summary=TCP TIME_WAIT and ephemeral port settings from twadvisor', '', '[sysctl]')
     if (plan.entries.length === 0) out.push('# No sysctl changes: no finding on this host has a sysctl remedy.')
-    for (const entry of plan.entries) out.push(`# ${entryComment(entry)}`, `${entry.key}=${entry.value}`)
+    for (const entry of plan.entries) out.push(comment(entryComment(entry)), `${entry.key}=${entry.value}`)
     return out.join('\n') + '\n'
   },
 }
