@@ -1,6 +1,7 @@
 import {isTwError, TwError, type ErrorPosition} from './errors.js'
 import type {Facts} from './facts/types.js'
 import {nearest} from './util/nearest.js'
+import {shown} from './util/text.js'
 import {evaluateHost} from './rules/engine.js'
 import {loadRules, type LoadedRule} from './rules/load.js'
 import {buildReport} from './rules/report.js'
@@ -27,13 +28,44 @@ export interface CheckOptions {
 export function checkHosts(inputs: HostInput[], opts: CheckOptions & {rules?: LoadedRule[]} = {}): {report: Report; rules: LoadedRule[]} {
   const rules = opts.rules ?? loadRules()
   checkWaiveFlags(opts.waive ?? [], rules)
+  checkWaiveFlows(opts.waive ?? [], inputs.flatMap((i) => i.topology.flows.map((f) => f.name)))
   return {report: buildReport(inputs.map((i) => checkHost(i, rules, opts))), rules}
 }
 
-/** `--waive ID[:flow]` naming no rule is bad input for the whole run. */
+/** A flow name as the topology schema allows it. */
+const FLOW_NAME = /^[A-Za-z0-9_.-]+$/
+
+/** `--waive ID` or `--waive ID:flow`, split; anything else (empty parts, a second colon) is bad input. */
+export function parseWaive(w: string): {id: string; flow?: string} {
+  const parts = w.split(':')
+  const [id, flow] = parts
+  if (parts.length > 2 || id === undefined || id === '' || (parts.length === 2 && (flow === undefined || !FLOW_NAME.test(flow)))) {
+    throw new TwError('waiver.syntax', `"${shown(w, 80)}" is not ID or ID:flow`, {
+      position: {field: '--waive'},
+      hint: 'e.g. --waive client-port-exhaustion or --waive client-port-exhaustion:to-cache (a flow name from the topology)',
+    })
+  }
+  return parts.length === 2 ? {id, flow} : {id}
+}
+
+/** `--waive ID[:flow]` naming no rule, or not in that form, is bad input for the whole run. */
 export function checkWaiveFlags(waive: string[], rules: LoadedRule[]): void {
   const ids = rules.map((r) => r.id)
-  for (const w of waive) checkWaiverId(w.split(':')[0]!, ids, {field: '--waive'})
+  for (const w of waive) checkWaiverId(parseWaive(w).id, ids, {field: '--waive'})
+}
+
+/** `--waive ID:flow` naming a flow that no topology of the run has would waive nothing: bad input. */
+export function checkWaiveFlows(waive: string[], flows: Iterable<string>): void {
+  const known = new Set(flows)
+  for (const w of waive) {
+    const {flow} = parseWaive(w)
+    if (flow === undefined || known.has(flow)) continue
+    const guess = nearest(flow, [...known])
+    throw new TwError('waiver.unknown-flow', `--waive names flow "${flow}", which no topology of this run has`, {
+      position: {field: '--waive'},
+      hint: guess ? `did you mean "${guess}"?` : 'use a flow name from the topology',
+    })
+  }
 }
 
 /** One host against the rules (the --waive ids already checked). */

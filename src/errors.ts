@@ -1,3 +1,5 @@
+import {escapeControls} from './util/text.js'
+
 /**
  * The one user-facing error type. Every bad input, missing tool or refused action is a
  * TwError: a stable code, a one-line message, an optional hint, and where it happened.
@@ -29,7 +31,8 @@ export class TwError extends Error {
     const where = p.file ? [p.file, p.line, p.line === undefined ? undefined : p.col].filter((x) => x !== undefined).join(':') + ': ' : ''
     const field = p.field ? `${p.field}: ` : ''
     const hint = this.hint ? ` (${this.hint})` : ''
-    return `${where}${field}${this.message}${hint}`
+    // The last line of defence: whatever a message quoted, no control byte reaches a terminal.
+    return escapeControls(`${where}${field}${this.message}${hint}`)
   }
 
   toJSON(): Record<string, unknown> {

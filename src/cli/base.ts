@@ -1,6 +1,7 @@
 import {Command, Flags} from '@oclif/core'
 
 import {isTwError} from '../errors.js'
+import {shown} from '../util/text.js'
 
 /**
  * Every command's base: one way to report a failure. A TwError prints as one line
@@ -16,14 +17,15 @@ export abstract class BaseCommand extends Command {
     // oclif uses errors to exit (this.exit(n)); let those through untouched.
     if (err.oclif?.exit !== undefined && err.message.startsWith('EEXIT')) throw err
     const debug = this.argv.includes('--debug')
-    const line = isTwError(err) ? err.oneLine() : reason(err.message)
+    // One line, escaped and cut (util/text.ts): an unexpected error may quote any input.
+    const line = isTwError(err) ? err.oneLine() : shown(reason(err.message), 400)
     if (this.jsonEnabled()) {
       const body = isTwError(err) ? err.toJSON() : {code: 'error', message: line}
       this.logJson({error: body})
     } else {
-      process.stderr.write(`twadvisor: error: ${line}\n`)
+      const more = !debug && !isTwError(err) && !err.oclif ? ' (run with --debug for details)' : ''
+      process.stderr.write(`twadvisor: error: ${line}${more}\n`)
       if (debug && err.stack) process.stderr.write(`${err.stack}\n`)
-      else if (!isTwError(err) && !err.oclif) process.stderr.write('(run with --debug for details)\n')
     }
     return this.exit(1)
   }

@@ -59,8 +59,9 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
     if (flags.format === 'json') this.log(JSON.stringify(json, null, 2))
     else if (flags.format === 'sarif') {
       const {toSarif} = await import('../render/sarif.js')
-      const where = new Map(locations.map((l) => [l.host, l]))
-      this.log(JSON.stringify(toSarif(report, rules, this.config.version, (h) => where.get(h)), null, 2))
+      // By position, not by name: two host folders may carry the same host: label (locations
+      // follow report.hosts in order; unread hosts come last and have none).
+      this.log(JSON.stringify(toSarif(report, rules, this.config.version, (_h, i) => locations[i]), null, 2))
     } else {
       const {renderText} = await import('../render/text.js')
       this.log(renderText(report, {failOn, exitCode: code}))

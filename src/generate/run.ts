@@ -97,6 +97,8 @@ export async function generate(req: GenerateRequest): Promise<GenerateResult> {
     if (req.apply) throw needsOutput('--apply')
     return {...base, exitCode: 0}
   }
+  // resolve('') is the working directory: an empty --output names no file.
+  if (req.output.trim() === '') throw new TwError('generate.output', 'is empty; name a file', {position: {field: '--output'}, hint: 'e.g. --output /etc/sysctl.d/60-twadvisor.conf'})
   const output = resolve(req.output)
   const existing = await readExisting(output)
   const foreign = existing !== null && !hasTwadvisorHeader(existing)

@@ -8,7 +8,8 @@ export function toJsonReport(report: Report): Record<string, unknown> {
   return {
     hosts: report.hosts.map((h) =>
       h.error
-        ? {host: h.host, kernel: h.kernel, source: h.source, error: h.error, findings: []}
+        ? // An error entry stands instead of findings (README): no empty list that reads as "clean".
+          {host: h.host, kernel: h.kernel, source: h.source, error: h.error}
         : {host: h.host, kernel: h.kernel, source: h.source, findings: h.findings},
     ),
     summary: report.summary,

@@ -9,10 +9,10 @@ export interface SarifLocation {
 }
 
 /** SARIF 2.1.0 for code-scanning UIs: one run, results located at the flow in the topology file. */
-export function toSarif(report: Report, rules: Pick<Rule, 'id' | 'title' | 'severity' | 'explanation' | 'references'>[], version: string, where: (host: string) => SarifLocation | undefined): Record<string, unknown> {
-  const results = report.hosts.flatMap((h) =>
+export function toSarif(report: Report, rules: Pick<Rule, 'id' | 'title' | 'severity' | 'explanation' | 'references'>[], version: string, where: (host: string, index: number) => SarifLocation | undefined): Record<string, unknown> {
+  const results = report.hosts.flatMap((h, index) =>
     h.findings.map((f) => {
-      const loc = where(h.host)
+      const loc = where(h.host, index)
       return {
         ruleId: f.id,
         level: LEVEL[f.severity],

@@ -1,43 +1,96 @@
-import {readFile} from 'node:fs/promises'
-
 import {TwError} from '../errors.js'
 import {parseKernel} from '../facts/kernel.js'
 import {normalizeKey, normalizeValue} from '../facts/normalize.js'
 import type {Facts} from '../facts/types.js'
+import {VALUE_SPECS, valueProblem} from '../facts/values.js'
+import {assertStdinNotTerminal, forEachLine, MAX_DUMP_BYTES, openRegular} from '../util/input-file.js'
+import {shown} from '../util/text.js'
 
 /**
- * Parse `sysctl -a` text: `k = v` or `k=v`, tabs or spaces inside values, `#`/`;` comments and
- * blank lines. `sysctl -a` also prints "sysctl: permission denied on key ..." lines on stderr;
- * when someone captured them with 2>&1 they are skipped, not errors.
+ * `sysctl -a` text, one line at a time: `k = v` or `k=v`, tabs or spaces inside values, `#`/`;`
+ * comments and blank lines. Output captured with 2>&1 also holds the tool's own notices, in the
+ * forms of every procps generation: "sysctl: permission denied on key ...", "sysctl: reading key
+ * ...", `error: "Input/output error" reading key "..."`, "error: permission denied on key ...":
+ * skipped, not errors. The values of the keys the model reads are checked against what the kernel
+ * accepts (facts/values.ts), so a value that does not parse is an error at its line, never a
+ * silent 0 or default. With `keep`, only those keys (and kernel.osrelease) are stored.
  */
-export function parseSysctlDump(text: string, file: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const lines = text.split(/\r?\n/)
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim()
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue
-    if (line.startsWith('sysctl:')) continue
+export class DumpReader {
+  private readonly out: Record<string, string> = Object.create(null) as Record<string, string>
+  private lineNo = 0
+  private linux = false
+  private count = 0
+
+  constructor(
+    readonly file: string,
+    private readonly keep?: ReadonlySet<string>,
+  ) {}
+
+  line(raw: string): void {
+    const lineNo = ++this.lineNo
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) return
+    if (NOTICE.test(line)) return
     const eq = line.indexOf('=')
     if (eq <= 0) {
-      throw new TwError('dump.syntax', `expected "key = value", got "${line.slice(0, 60)}"`, {
-        position: {file, line: i + 1, col: 1},
+      throw new TwError('dump.syntax', `expected "key = value", got "${shown(line, 60)}"`, {
+        position: {file: this.file, line: lineNo, col: 1},
         hint: 'a sysctl dump is the output of `sysctl -a`',
       })
     }
     const key = normalizeKey(line.slice(0, eq))
-    if (!/^[A-Za-z0-9_.\-]+$/.test(key)) {
-      throw new TwError('dump.key', `"${key}" is not a sysctl key`, {position: {file, line: i + 1, col: 1}})
+    if (!KEY.test(key) || !key.includes('.')) {
+      throw new TwError('dump.key', `"${shown(key, 80)}" is not a sysctl key`, {position: {file: this.file, line: lineNo, col: 1}})
     }
-    out[key] = normalizeValue(line.slice(eq + 1))
+    const value = normalizeValue(line.slice(eq + 1))
+    const problem = valueProblem(key, value)
+    if (problem !== null) {
+      throw new TwError('dump.value', shown(problem, 120), {
+        position: {file: this.file, line: lineNo, field: key},
+        hint: 'a dump is `sysctl -a` output from the host, unedited',
+      })
+    }
+    this.count++
+    if (!this.linux && (key.startsWith('kernel.') || key.startsWith('net.'))) this.linux = true
+    if (this.keep === undefined || key === RELEASE_KEY || this.keep.has(key)) this.out[key] = value
   }
-  return out
+
+  /** The lines read so far (for errors about the reading itself). */
+  get lines(): number {
+    return this.lineNo
+  }
+
+  /** The sysctls; refuses a text with no setting, or none a Linux dump always has. */
+  finish(): Record<string, string> {
+    // An empty dump usually means `sysctl -a` failed upstream: findings about defaults would be
+    // findings about a host that was never read.
+    if (this.count === 0) {
+      throw new TwError('dump.empty', 'the sysctl dump has no keys', {position: {file: this.file}, hint: 'capture it with `sysctl -a > FILE`'})
+    }
+    if (!this.linux) {
+      throw new TwError('dump.not-linux', 'is not a Linux sysctl dump: no kernel.* or net.* key in it', {position: {file: this.file}, hint: 'capture it with `sysctl -a > FILE` on the host'})
+    }
+    return {...this.out}
+  }
+}
+
+/** A key as /proc/sys names it: dotted, printable, no blanks (interface names may hold odd characters). */
+const KEY = /^[\x21-\x3c\x3e-\x7e]+$/
+/** procps' own notices when its stderr was captured too. */
+const NOTICE = /^(?:sysctl|error):/
+
+/** Parse a whole dump's text; the same rules as the streamed read (DumpReader). */
+export function parseSysctlDump(text: string, file: string): Record<string, string> {
+  const r = new DumpReader(file)
+  for (const line of text.split('\n')) r.line(line)
+  return r.finish()
 }
 
 /**
  * A dump as facts. With `keep`, only those keys are returned (a fleet run needs 15 of a dump's
- * ~1,300 values), and the result is exactly parseSysctlDump's restricted to `keep`: every line is
+ * ~1,300 values), and the result is exactly the full parse restricted to `keep`: every line is
  * still validated. Given the file's bytes, a dump in the usual shape is scanned without decoding
- * it (scanPlainDump); anything unusual goes through parseSysctlDump, which has the last word and
+ * it (scanPlainDump); anything unusual goes through DumpReader, which has the last word and
  * reports errors with their line.
  */
 export function factsFromDump(input: string | Uint8Array, source: string, opts: {keep?: ReadonlySet<string>} = {}): Facts {
@@ -45,14 +98,14 @@ export function factsFromDump(input: string | Uint8Array, source: string, opts: 
   let sysctls = keep && typeof input !== 'string' ? scanPlainDump(input, keep) : undefined
   if (sysctls === undefined) {
     const text = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8')
-    sysctls = parseSysctlDump(text, source)
-    // An empty dump usually means `sysctl -a` failed upstream: findings about defaults would be
-    // findings about a host that was never read.
-    if (Object.keys(sysctls).length === 0) {
-      throw new TwError('dump.empty', 'the sysctl dump has no keys', {position: {file: source}, hint: 'capture it with `sysctl -a > FILE`'})
-    }
-    if (keep) sysctls = Object.fromEntries(Object.entries(sysctls).filter(([k]) => k === RELEASE_KEY || keep.has(k)))
+    const r = new DumpReader(source, keep)
+    for (const line of text.split('\n')) r.line(line)
+    sysctls = r.finish()
   }
+  return dumpFacts(sysctls, source, keep)
+}
+
+function dumpFacts(sysctls: Record<string, string>, source: string, keep?: ReadonlySet<string>): Facts {
   // The kernel comes from the dump whatever `keep` holds; the key itself only when asked for.
   const release = sysctls[RELEASE_KEY]
   if (keep && !keep.has(RELEASE_KEY)) delete sysctls[RELEASE_KEY]
@@ -67,13 +120,17 @@ const CR = 13
 const SPACE = 32
 const TAB = 9
 const EQ = 61
+const DOT = 46
 const KEY_BYTE = new Uint8Array(256)
 for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-') KEY_BYTE[c.charCodeAt(0)] = 1
 const SYSCTL_NOTICE = new TextEncoder().encode('sysctl:')
+const ERROR_NOTICE = new TextEncoder().encode('error:')
 
 interface KeptKey {
   key: string
   bytes: Uint8Array
+  /** Kept (stored) rather than only judged. */
+  store: boolean
 }
 /** The kept keys (as bytes too), by length, with kernel.osrelease always among them. */
 const keptByLength = new WeakMap<ReadonlySet<string>, (KeptKey[] | undefined)[]>()
@@ -96,7 +153,10 @@ function scanPlainDump(input: Uint8Array, keep: ReadonlySet<string>): Record<str
   let byLength = keptByLength.get(keep)
   if (!byLength) {
     byLength = []
-    for (const key of new Set([RELEASE_KEY, ...keep])) (byLength[key.length] ??= []).push({key, bytes: new TextEncoder().encode(key)})
+    // The judged keys too (facts/values.ts): their values are checked even when not kept, as the full parse does.
+    for (const key of new Set([RELEASE_KEY, ...keep, ...Object.keys(VALUE_SPECS)])) {
+      ;(byLength[key.length] ??= []).push({key, bytes: new TextEncoder().encode(key), store: key === RELEASE_KEY || keep.has(key)})
+    }
     keptByLength.set(keep, byLength)
   }
   // A plain Uint8Array view: indexing a Buffer subclass is slower in the loops below.
@@ -114,17 +174,28 @@ function scanPlainDump(input: Uint8Array, keep: ReadonlySet<string>): Record<str
     const first = i < eol ? bytes[i]! : NL
     if (first === NL || first === 35 /* # */ || first === 59 /* ; */ || (first === CR && i + 1 === eol)) continue
     if (first === 115 /* s */ && i + SYSCTL_NOTICE.length <= eol && bytesAt(bytes, i, SYSCTL_NOTICE)) continue
+    if (first === 101 /* e */ && i + ERROR_NOTICE.length <= eol && bytesAt(bytes, i, ERROR_NOTICE)) continue
     const keyStart = i
-    while (i < eol && KEY_BYTE[bytes[i]!] === 1) i++
+    let dotted = false
+    while (i < eol && KEY_BYTE[bytes[i]!] === 1) {
+      if (bytes[i] === DOT) dotted = true
+      i++
+    }
     const keyEnd = i
+    if (!dotted) return undefined
     while (i < eol && (bytes[i] === SPACE || bytes[i] === TAB)) i++
     if (keyEnd === keyStart || i === eol || bytes[i] !== EQ) return undefined
     const candidates = byLength[keyEnd - keyStart]
     if (candidates === undefined) continue
     for (const k of candidates) {
       if (bytesAt(bytes, keyStart, k.bytes)) {
-        out[k.key] = normalizeValue(Buffer.from(bytes.buffer, bytes.byteOffset + i + 1, eol - i - 1).toString('utf8'))
-        found = true
+        const value = normalizeValue(Buffer.from(bytes.buffer, bytes.byteOffset + i + 1, eol - i - 1).toString('utf8'))
+        // A kept value that does not fit its key: the full parse names the line.
+        if (valueProblem(k.key, value) !== null) return undefined
+        if (k.store) {
+          out[k.key] = value
+          found = true
+        }
         break
       }
     }
@@ -132,21 +203,32 @@ function scanPlainDump(input: Uint8Array, keep: ReadonlySet<string>): Record<str
   return found ? out : undefined
 }
 
-/** `--sysctl-file FILE`, or `-` for stdin. */
+/**
+ * `--sysctl-file FILE`, or `-` for stdin: streamed line by line (memory bounded by one chunk,
+ * one line and the distinct keys), only from a regular file or a pipe, at most MAX_DUMP_BYTES.
+ */
 export async function readDumpFile(file: string): Promise<Facts> {
-  let text: string
-  try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8')
-  } catch (error) {
-    throw new TwError('dump.read', `cannot read sysctl dump: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      position: {file},
-    })
+  const source = file === '-' ? 'stdin' : file
+  const reader = new DumpReader(source)
+  if (file === '-') {
+    assertStdinNotTerminal('--sysctl-file')
+    await readLines(process.stdin, source, reader)
+  } else {
+    const {fh} = await openRegular(file, 'dump.read', 'sysctl dump', MAX_DUMP_BYTES)
+    try {
+      await readLines(fh.createReadStream({highWaterMark: 1024 * 1024, autoClose: false}), source, reader)
+    } finally {
+      await fh.close()
+    }
   }
-  return factsFromDump(text, file === '-' ? 'stdin' : file)
+  return dumpFacts(reader.finish(), source)
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
+async function readLines(stream: AsyncIterable<Buffer | string>, file: string, reader: DumpReader): Promise<void> {
+  try {
+    await forEachLine(stream, file, 'dump.read', MAX_DUMP_BYTES, (line) => reader.line(line))
+  } catch (error) {
+    if (error instanceof TwError) throw error
+    throw new TwError('dump.read', `cannot read sysctl dump: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {position: {file}})
+  }
 }

@@ -7,6 +7,7 @@ import {RELEVANT_COUNTERS, RELEVANT_KEYS} from '../facts/keys.js'
 import {parseTopology} from '../topology/load.js'
 import {parseProcNet, parseSockstatTimeWait} from './counters.js'
 import {factsFromDump} from './dump.js'
+import {MAX_DUMP_BYTES, MAX_TOPOLOGY_BYTES, readRegularSync} from '../util/input-file.js'
 
 /**
  * `check --hosts DIR`: one folder per host, named after it, as the Ansible role writes them on
@@ -72,9 +73,9 @@ export function readHost(folder: string, label: string): HostInput | HostReadErr
   let current: string = sysctlFile
   try {
     // The dump's bytes: factsFromDump scans them without decoding the ~50 KB it does not keep.
-    const facts = factsFromDump(readRequired(sysctlFile), sysctlFile, {keep: RELEVANT_SET})
+    const facts = factsFromDump(readRequired(sysctlFile, MAX_DUMP_BYTES), sysctlFile, {keep: RELEVANT_SET})
     current = topologyFile
-    const topology = parseTopology(readRequired(topologyFile).toString('utf8'), topologyFile)
+    const topology = parseTopology(readRequired(topologyFile, MAX_TOPOLOGY_BYTES).toString('utf8'), topologyFile)
     for (const file of [HOST_FILES.netstat, HOST_FILES.snmp]) {
       current = join(folder, file)
       const text = readOptional(current)
@@ -103,15 +104,14 @@ const RELEVANT_COUNTER_SET: ReadonlySet<string> = new Set(RELEVANT_COUNTERS)
 
 // Synchronous reads: parsing is synchronous anyway, and one readFileSync costs a fraction of
 // fs/promises' open/stat/read/close round trips through the thread pool.
-function readRequired(file: string): Buffer {
+function readRequired(file: string, maxBytes: number): Buffer {
   try {
-    return readFileSync(file)
+    return readRegularSync(file, 'host.file', file.endsWith(HOST_FILES.topology) ? 'topology' : 'sysctl dump', maxBytes)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw new TwError('host.file', code === 'ENOENT' ? 'missing' : `cannot read: ${code}`, {
-      position: {file},
-      hint: 'each host folder needs sysctl.txt (`sysctl -a`) and topology.yaml',
-    })
+    if (isTwError(error) && error.message === 'missing') {
+      throw new TwError('host.file', 'missing', {position: {file}, hint: 'each host folder needs sysctl.txt (`sysctl -a`) and topology.yaml'})
+    }
+    throw error
   }
 }
 

@@ -1,10 +1,9 @@
-import {readFile} from 'node:fs/promises'
-
 import {LineCounter, parseDocument, isMap, isSeq, isScalar, type Node} from 'yaml'
 
 import {TwError} from '../errors.js'
 import {parsePeer} from './peer.js'
 import {nearest} from '../util/nearest.js'
+import {MAX_TOPOLOGY_BYTES, readRegularText} from '../util/input-file.js'
 import {FLOW_DEFAULTS, HOST_LABEL_HELP, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
 // Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
 import validateTopology from '../generated/validate-topology.js'
@@ -22,14 +21,8 @@ interface ValidationError {
 }
 
 export async function loadTopologyFile(file: string): Promise<Topology> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new TwError('topology.read', `cannot read topology: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      position: {file},
-    })
-  }
+  // A regular file only (a FIFO or a device would block or never end), of a bounded size.
+  const text = await readRegularText(file, 'topology.read', 'topology', MAX_TOPOLOGY_BYTES)
   return parseTopology(text, file)
 }
 

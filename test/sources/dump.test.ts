@@ -167,7 +167,7 @@ describe('dump errors name the file and the line', () => {
   })
 
   it('a key with characters no sysctl has is an error at its line', () => {
-    const e = twErrorOf(() => parseSysctlDump('a = 1\nb = 2\nnet.ipv4 tcp_tw_reuse = 1\n', 'k.txt'))
+    const e = twErrorOf(() => parseSysctlDump('fs.a = 1\nvm.b = 2\nnet.ipv4 tcp_tw_reuse = 1\n', 'k.txt'))
     expect(e.code).toBe('dump.key')
     expect(e.position).toMatchObject({file: 'k.txt', line: 3})
   })
