@@ -1,5 +1,6 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
+import {valueProblem} from '../facts/values.js'
 import {shown} from '../util/text.js'
 import type {Plan} from './plan.js'
 
@@ -18,6 +19,8 @@ export interface ValidateOptions {
 
 const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.\-]*$/
 const INT = /^-?\d+$/
+const INT_MIN = -2_147_483_648
+const INT_MAX = 2_147_483_647
 const VALUE = /^[\x21-\x7e]+( [\x21-\x7e]+)*$/
 
 function fail(code: string, key: string, message: string, hint?: string): never {
@@ -51,6 +54,12 @@ export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {
       }
       if (ints(current) !== null && ints(value) === null) fail('generate.value', key, `"${value}" is not an integer value like the kernel's "${current}"`)
     }
+    // Within what the kernel's handler accepts: the key's own range (facts/values.ts), and for
+    // any integer field the C int the proc_dointvec family parses (a larger number is EINVAL).
+    const problem = valueProblem(key, value)
+    if (problem !== null) fail('generate.value', key, `${problem}; the kernel would refuse it`)
+    const fields = ints(value)
+    if (fields !== null && fields.some((n) => n < INT_MIN || n > INT_MAX)) fail('generate.value', key, `"${shown(value)}" is outside the kernel's int range`)
   }
 
   // ip_local_port_range and ip_unprivileged_port_start constrain each other

@@ -1,8 +1,9 @@
-import {LineCounter, parseDocument, isMap, isSeq, isScalar, type Node} from 'yaml'
+import {LineCounter, parseDocument, isAlias, isMap, isSeq, isScalar, visit, type Node} from 'yaml'
 
 import {TwError} from '../errors.js'
 import {parsePeer} from './peer.js'
 import {nearest} from '../util/nearest.js'
+import {shown} from '../util/text.js'
 import {MAX_TOPOLOGY_BYTES, readRegularText} from '../util/input-file.js'
 import {FLOW_DEFAULTS, HOST_LABEL_HELP, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
 // Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
@@ -12,6 +13,9 @@ import {join} from 'node:path'
 import {PACKAGE_ROOT} from '../util/paths.js'
 
 type Path = (string | number)[]
+
+/** Alias expansions a topology may use (the yaml default, 100, also counts ordinary reuse). */
+const MAX_ALIAS_EXPANSIONS = 1000
 
 interface ValidationError {
   instancePath: string
@@ -40,24 +44,70 @@ export function parseTopology(text: string, file: string): Topology {
   }
   const first = doc.errors[0]
   if (first) {
-    throw new TwError('topology.yaml', first.message.split('\n')[0]!, {position: at(first.pos[0])})
+    // yaml's messages for these two name its own API; say what is wrong with the file instead.
+    const message =
+      first.code === 'MULTIPLE_DOCS'
+        ? 'holds more than one YAML document; a topology is one document (remove the "---" line)'
+        : first.message.split('\n')[0]!
+    throw new TwError('topology.yaml', shown(message, 200), {position: at(first.pos[0])})
   }
-  const data: unknown = doc.toJS()
+  let data: unknown
+  try {
+    // A topology needs few aliases; a bomb of nested aliases stops here, early.
+    data = doc.toJS({maxAliasCount: MAX_ALIAS_EXPANSIONS})
+  } catch (error) {
+    let firstAlias: Node | undefined
+    visit(doc, {
+      Alias(_, node) {
+        firstAlias = node
+        return visit.BREAK
+      },
+    })
+    throw new TwError('topology.yaml', `aliases expand too far (over ${MAX_ALIAS_EXPANSIONS} copies): ${shown((error as Error).message, 80)}`, {
+      position: at(firstAlias?.range?.[0]),
+      hint: 'write the flows out instead of nesting aliases',
+    })
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new TwError('topology.shape', 'a topology is a mapping with a "flows" list', {position: {file, line: 1, col: 1}})
   }
 
-  const nodeAt = (path: Path): Node | undefined => {
-    const n = path.length === 0 ? doc.contents : doc.getIn(path, true)
-    return n && typeof n === 'object' && 'range' in n ? (n as Node) : undefined
+  /**
+   * The node at a path, following aliases. `where` is the node to point at: the first alias on
+   * the way when there is one (the place in the file that uses the anchored value), else the node.
+   */
+  const resolveAt = (path: Path): {node: Node | undefined; where: Node | undefined} => {
+    let node: unknown = doc.contents
+    let via: Node | undefined
+    for (const seg of path) {
+      if (isAlias(node)) {
+        via ??= node
+        node = node.resolve(doc)
+      }
+      if (isMap(node)) node = node.items.find((it) => isScalar(it.key) && it.key.value === seg)?.value
+      else if (isSeq(node) && typeof seg === 'number') node = node.items[seg]
+      else return {node: undefined, where: via}
+    }
+    if (isAlias(node)) {
+      via ??= node
+      node = node.resolve(doc)
+    }
+    const n = node && typeof node === 'object' && 'range' in node ? (node as Node) : undefined
+    return {node: n, where: via ?? n}
   }
+  const nodeAt = (path: Path): Node | undefined => resolveAt(path).where
   const keyNodeAt = (path: Path, key: string): Node | undefined => {
-    const parent = nodeAt(path)
+    const parent = resolveAt(path).node
     if (!isMap(parent)) return undefined
     const pair = parent.items.find((it) => isScalar(it.key) && it.key.value === key)
     return pair && isScalar(pair.key) ? pair.key : undefined
   }
 
+  // YAML reads .inf, .nan and 1e400 as numbers; JSON Schema bounds do not catch NaN.
+  const nonFinite = firstNonFinite(data, [])
+  if (nonFinite) {
+    throw new TwError('topology.invalid', 'must be a finite number', {position: {...at(nodeAt(nonFinite)?.range?.[0]), field: nonFinite.join('.')}})
+  }
   if (!validateTopology(data)) {
     const errors = (validateTopology.errors ?? []) as ValidationError[]
     // Prefer the most specific problem: unknown keys first (they explain the rest), then deepest.
@@ -77,6 +127,23 @@ export function parseTopology(text: string, file: string): Topology {
   const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines, waiverLines}
   crossCheck(topo, (path) => at(nodeAt(path)?.range?.[0]))
   return topo
+}
+
+/** The path of the first number that is not finite (Infinity, NaN), if any. */
+function firstNonFinite(value: unknown, path: Path): Path | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = firstNonFinite(value[i], [...path, i])
+      if (p) return p
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const p = firstNonFinite(v, [...path, k])
+      if (p) return p
+    }
+  }
+  return undefined
 }
 
 function schemaError(
@@ -109,6 +176,8 @@ function schemaError(
   let message = err.message ?? 'is not valid'
   if (err.keyword === 'enum') message = `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
   if (err.keyword === 'pattern' && path[path.length - 1] === 'peer') message = 'must be ip:port, e.g. 10.0.1.10:80'
+  if (err.keyword === 'pattern' && path.length === 1 && path[0] === 'kernel') message = 'must be a kernel release such as 6.8 or 6.1.0-18-amd64'
+  if (err.keyword === 'pattern' && path[path.length - 1] === 'reason') message = 'must be one line of text without control characters'
   if (err.keyword === 'pattern' && path.length === 1 && path[0] === 'host') message = `must be a host name or short label (${HOST_LABEL_HELP})`
   return new TwError('topology.invalid', message, {position: {...at(nodeAt(path)?.range?.[0]), field}})
 }
