@@ -24,7 +24,7 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
     ...inputFlags,
     target: Flags.string({description: 'what to write', options: [...TARGETS], default: 'sysctl.d'}),
     output: Flags.string({char: 'o', description: 'write this file (atomically) instead of stdout', helpValue: 'FILE'}),
-    force: Flags.boolean({description: 'overwrite a file twadvisor did not write, keeping FILE.twadvisor-bak'}),
+    force: Flags.boolean({description: 'overwrite a file twadvisor did not write, keeping it as FILE.twadvisor-bak (numbered .1, .2, ... when taken)'}),
     diff: Flags.boolean({description: 'print a unified diff against --output FILE; write nothing'}),
     check: Flags.boolean({description: 'exit 2 when --output FILE would change, 0 when current; write nothing'}),
     apply: Flags.boolean({description: 'root: load the written file with sysctl -p and report each key', exclusive: ['diff', 'check']}),
@@ -55,6 +55,7 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
       check: flags.check,
       apply: flags.apply,
       netns: flags.netns,
+      rules: checked.rules,
     })
     const failed = result.apply?.keys.filter((k) => !k.ok) ?? []
     if (this.jsonEnabled()) {
@@ -68,6 +69,8 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
         text: result.text,
         ...(result.output === undefined ? {} : {output: result.output, changed: result.changed}),
         ...(result.diff === undefined ? {} : {diff: result.diff}),
+        ...(result.carried ? {carried: result.carried} : {}),
+        ...(result.dropped ? {dropped: result.dropped} : {}),
         ...(result.write ? {write: result.write} : {}),
         ...(result.apply ? {apply: result.apply, boot: result.boot, bootName: result.bootName} : {}),
       }

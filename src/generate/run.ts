@@ -3,12 +3,12 @@ import {resolve} from 'node:path'
 
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
-import type {HostReport} from '../rules/types.js'
+import type {HostReport, Rule} from '../rules/types.js'
 import type {ApplyResult} from './apply.js'
 import type {KeyAtBoot} from './boot.js'
 import {unifiedDiff} from './diff.js'
 import {hasTwadvisorHeader, renderContext} from './header.js'
-import {parseOwnSysctlD, planIsCurrent, withCarriedOver} from './carry.js'
+import {atCarriedLine, carryable, parseOwnSysctlD, planIsCurrent, withCarriedOver, type Dropped} from './carry.js'
 import {planFromReport, type Plan} from './plan.js'
 import {TARGETS, type TargetName} from './targets/index.js'
 import {validatePlan} from './validate.js'
@@ -39,6 +39,8 @@ export interface GenerateRequest {
   netns?: string
   /** Root of the systemd-sysctl search path (tests inject a scratch tree). */
   bootRoot?: string
+  /** The rules the report came from: they say which keys of an existing file twadvisor wrote (default: loaded). */
+  rules?: Pick<Rule, 'id' | 'remedies'>[]
 }
 
 export interface GenerateResult {
@@ -52,6 +54,10 @@ export interface GenerateResult {
   /** The existing file was not written by twadvisor (writing it would need --force). */
   foreign?: boolean
   diff?: string
+  /** Keys kept from the existing file (twadvisor wrote them; their findings are gone now). */
+  carried?: string[]
+  /** Settings of the existing file not kept, with their line and why. */
+  dropped?: Dropped[]
   write?: WriteResult
   apply?: ApplyResult
   boot?: KeyAtBoot[]
@@ -104,13 +110,27 @@ export async function generate(req: GenerateRequest): Promise<GenerateResult> {
   const foreign = existing !== null && !hasTwadvisorHeader(existing)
   // A file twadvisor wrote keeps its settings: once a remedy is in force its finding is gone
   // and the fresh plan would drop it (and the next boot would undo the fix).
+  let carried: string[] | undefined
+  let dropped: Dropped[] | undefined
   if (existing !== null && !foreign && req.target === 'sysctl.d') {
     const previous = parseOwnSysctlD(existing)
-    if (planIsCurrent(plan, previous)) text = existing
-    else ({plan, text, warnings} = renderFromPlan(withCarriedOver(plan, previous), req.facts, req.topologyFile, req.target))
+    const rules = req.rules ?? (await import('../rules/load.js')).loadRules()
+    const kept = carryable(previous, rules)
+    dropped = kept.dropped
+    const merged = withCarriedOver(plan, kept.carry)
+    carried = merged.carried.map((e) => e.key)
+    if (planIsCurrent(plan, previous, kept.dropped)) {
+      text = existing
+    } else {
+      try {
+        ;({plan, text, warnings} = renderFromPlan(merged.plan, req.facts, req.topologyFile, req.target))
+      } catch (error) {
+        throw atCarriedLine(error, output, merged.carried)
+      }
+    }
   }
   const changed = existing !== text
-  const base = {plan, target: req.target, text, warnings}
+  const base = {plan, target: req.target, text, warnings, ...(carried?.length ? {carried} : {}), ...(dropped?.length ? {dropped} : {})}
   if (req.diff || req.check) {
     const diff = req.diff ? unifiedDiff(existing ?? '', text, {oldLabel: existing === null ? '/dev/null' : output, newLabel: output}) : undefined
     return {...base, output, changed, foreign, ...(diff === undefined ? {} : {diff}), exitCode: req.check && changed ? 2 : 0}

@@ -14,6 +14,8 @@ export function summaryLines(r: GenerateResult): string[] {
   } else if (r.diff === undefined && r.changed !== undefined) {
     out.push(r.changed ? `${r.output} would change` : `${r.output} is current`)
   }
+  if (r.carried?.length) out.push(`kept from the existing file (twadvisor wrote them; their findings are gone now): ${r.carried.join(', ')}`)
+  for (const d of r.dropped ?? []) out.push(`not kept from ${r.output}:${d.line}: ${d.key}: ${d.why}`)
   if (r.changed && r.foreign && !r.write) out.push(`${r.output} was not written by twadvisor: writing it needs --force (a backup is kept)`)
   if (r.apply) {
     out.push(`applied ${r.apply.file}${r.apply.netns ? ` in network namespace ${r.apply.netns}` : ''} with sysctl -p:`)

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {constants} from 'node:fs'
-import {open, rename, unlink} from 'node:fs/promises'
+import {link, open, rename, unlink} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {TwError} from '../errors.js'
@@ -13,7 +13,7 @@ import {hasTwadvisorHeader} from './header.js'
  * unless forced — and then with a backup. The only code in generate/ that touches the disk.
  */
 export interface WriteOptions {
-  /** Overwrite a file that `isOurs` does not recognise, keeping PATH + BACKUP_SUFFIX. */
+  /** Overwrite a file that `isOurs` does not recognise, keeping it as PATH + BACKUP_SUFFIX (numbered: never overwritten). */
   force?: boolean
   /** Whether the existing text was written by twadvisor; default: the generated-file header. */
   isOurs?: (existing: string) => boolean
@@ -132,6 +132,46 @@ async function replaceAtomically(path: string, content: string, mode: number): P
   }
 }
 
+/** How many numbered backups are tried before giving up (a directory full of them is a problem to look at). */
+const MAX_BACKUPS = 1000
+
+/**
+ * Keeps `content` as PATH.twadvisor-bak, or .twadvisor-bak.1, .2, ... — the first name that does
+ * not exist. Never overwrites: the file is written under a temporary name and hard-linked to the
+ * backup name, which fails (EEXIST) if anything, a symlink included, is already there.
+ */
+async function writeNewBackup(path: string, content: string, mode: number): Promise<string> {
+  const dir = dirname(path)
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.bak.tmp`)
+  let fh
+  try {
+    fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode)
+  } catch (error) {
+    throw writeError(path, `create a backup in ${dir}`, error)
+  }
+  try {
+    try {
+      await fh.writeFile(content, 'utf8')
+      await fh.chmod(mode)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    for (let n = 0; n < MAX_BACKUPS; n++) {
+      const name = n === 0 ? path + BACKUP_SUFFIX : `${path}${BACKUP_SUFFIX}.${n}`
+      try {
+        await link(tmp, name)
+        return name
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw writeError(name, 'keep a backup', error)
+      }
+    }
+    throw new TwError('write.backups', `${MAX_BACKUPS} backups already exist beside it; refusing to add another`, {position: {file: path}, hint: `remove old ${basename(path)}${BACKUP_SUFFIX}* files`})
+  } finally {
+    await unlink(tmp).catch(() => undefined)
+  }
+}
+
 export async function writeFileAtomic(path: string, content: string, opts: WriteOptions = {}): Promise<WriteResult> {
   const mode = opts.mode ?? 0o644
   const existing = await readExisting(path)
@@ -139,13 +179,7 @@ export async function writeFileAtomic(path: string, content: string, opts: Write
   assertOurs(path, existing, opts)
   let backup: string | undefined
   const isOurs = opts.isOurs ?? hasTwadvisorHeader
-  if (existing !== null && !isOurs(existing)) {
-    backup = path + BACKUP_SUFFIX
-    // A backup that is a symlink would be replaced, not followed (rename); still refuse it so
-    // nothing surprising sits next to the file.
-    await readExisting(backup)
-    await replaceAtomically(backup, existing, mode)
-  }
+  if (existing !== null && !isOurs(existing)) backup = await writeNewBackup(path, existing, mode)
   await replaceAtomically(path, content, mode)
   return {path, changed: true, created: existing === null, backup}
 }
