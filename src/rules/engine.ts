@@ -16,6 +16,12 @@ export interface EvaluateOptions {
   waive?: string[]
   /** Label when the topology has no `host:`. */
   hostLabel?: string
+  /**
+   * Re-run the whole host's model for every remedy, as the definition says (tests compare the
+   * fast path with it). Off: a remedy for a rule that only reads its own flow and host settings
+   * is judged on that flow alone, and whole-host re-runs are shared between equal patches.
+   */
+  exhaustive?: boolean
 }
 
 /** Everything the rules see for one host, computed once per evaluation (and per remedy re-run). */
@@ -28,6 +34,9 @@ interface Evaluation {
   base: Ctx
   /** The CEL context per flow, built when a rule first asks for it. */
   flowContexts: (Ctx | undefined)[]
+  /** Whole-host re-runs by patch (facts-derived values computed once per host and patch). */
+  reruns?: Map<string, Evaluation>
+  exhaustive?: boolean
 }
 
 /** `params` may be passed in when only the flows changed (a flow remedy): the host did not. */
@@ -136,6 +145,7 @@ function parseValue(s: string): unknown {
  */
 export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule[], opts: EvaluateOptions = {}): HostReport {
   const ev = evaluation(facts, topology.flows, topology.kernel)
+  ev.exhaustive = opts.exhaustive === true
   const findings: Finding[] = []
   for (const rule of rules) {
     const targets: (number | null)[] =
@@ -187,10 +197,8 @@ function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: numb
   const values = [...Object.values(sysctl ?? {}), ...Object.values(flowPatch ?? {})]
   if (values.some((v) => v === 'null' || v === 'NaN' || v === '' || (typeof v === 'number' && !Number.isFinite(v)))) return null
 
-  const facts: Facts = sysctl ? Object.assign({}, ev.facts, {sysctls: Object.assign({}, ev.facts.sysctls, sysctl)}) : ev.facts
-  const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patchFlow(f, flowPatch) : f)) : ev.flows
-  const after = sysctl ? evaluation(facts, flows, kernel) : evaluation(facts, flows, kernel, ev.params)
-  const afterCtx = contextFor(after, idx)
+  const {after, afterIdx} = rerun(rule, ev, idx, sysctl, flowPatch, kernel)
+  const afterCtx = contextFor(after, afterIdx)
   if (fires(rule, afterCtx)) return null
   return Object.assign(
     {},
@@ -199,6 +207,86 @@ function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: numb
     spec.action ? {action: fillTemplate(spec.action, ctx, rule.compiled, true)} : {},
     {why: fillTemplate(spec.why, ctx, rule.compiled, true), after: evidence(rule, afterCtx)},
   )
+}
+
+/**
+ * The host with a remedy applied, as the rule at `idx` sees it. Linear cost in flows: a rule that
+ * reads only its own flow, its model and the host's settings (isLocalRule) is re-run on that flow
+ * alone, in O(1); any other rule re-runs the whole host, once per distinct patch.
+ */
+function rerun(
+  rule: LoadedRule,
+  ev: Evaluation,
+  idx: number | null,
+  sysctl: Record<string, string> | undefined,
+  flowPatch: Record<string, unknown> | undefined,
+  kernel: string | undefined,
+): {after: Evaluation; afterIdx: number | null} {
+  // Copying a dump's ~1,300 sysctls per remedy is most of the cost; a rule whose expressions do
+  // not read `sysctl` only needs the model's keys, which an object layered on the dump answers.
+  const sysctls = !sysctl ? ev.facts.sysctls : ev.exhaustive || readsSysctl(rule) ? Object.assign({}, ev.facts.sysctls, sysctl) : Object.assign(Object.create(ev.facts.sysctls) as Record<string, string>, sysctl)
+  const facts: Facts = sysctl ? Object.assign({}, ev.facts, {sysctls}) : ev.facts
+  const patched = (f: Flow) => (flowPatch ? patchFlow(f, flowPatch as Parameters<typeof patchFlow>[1]) : f)
+  if (!ev.exhaustive && idx !== null && isLocalRule(rule)) {
+    const params = sysctl ? paramsFor(ev, sysctl, facts, kernel) : ev.params
+    return {after: evaluation(facts, [patched(ev.flows[idx]!)], kernel, params), afterIdx: 0}
+  }
+  const key = JSON.stringify([sysctl ?? null, flowPatch ?? null, flowPatch ? idx : null])
+  const reruns = (ev.reruns ??= new Map())
+  let after = ev.exhaustive ? undefined : reruns.get(key)
+  if (!after) {
+    const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patched(f) : f)) : ev.flows
+    after = sysctl ? evaluation(facts, flows, kernel) : evaluation(facts, flows, kernel, ev.params)
+    if (!ev.exhaustive) reruns.set(key, after)
+  }
+  return {after, afterIdx: idx}
+}
+
+/** hostParams for a sysctl patch, once per host and patch. */
+function paramsFor(ev: Evaluation, sysctl: Record<string, string>, facts: Facts, kernel: string | undefined): HostParams {
+  const key = `params:${JSON.stringify(sysctl)}`
+  const reruns = (ev.reruns ??= new Map())
+  const hit = reruns.get(key)
+  if (hit) return hit.params
+  const params = hostParams(facts, kernel)
+  reruns.set(key, {facts, flows: [], params, model: {host: ev.model.host, flows: []}, base: {}, flowContexts: []})
+  return params
+}
+
+/**
+ * Host fields that come from the host's settings alone (hostParams), not from its other flows.
+ * A rule that reads only these, its own `flow` and `model`, `sysctl` and `counters` gives the same
+ * verdict whether the model ran on the whole host or on its flow alone.
+ */
+const HOST_SETTINGS = new Set([
+  'kernel', 'kernelCode', 'kernelRelease', 'kernelKnown', 'portRangeLow', 'portRangeHigh', 'portRangeDeclared', 'reservedPorts',
+  'unprivilegedPortStart', 'twReuse', 'twReuseDelayMs', 'timestamps', 'maxTwBuckets', 'rfc1337', 'twRecycle', 'finTimeoutSeconds',
+  'vendorTimeWaitSeconds', 'conntrackTimeWaitSeconds', 'timeWaitSeconds', 'usablePorts', 'reservedInRange',
+])
+const localRules = new WeakMap<LoadedRule, boolean>()
+const sysctlReaders = new WeakMap<LoadedRule, boolean>()
+
+/** True when an expression of the rule reads the `sysctl` map (CEL looks at own keys only). */
+function readsSysctl(rule: LoadedRule): boolean {
+  let reads = sysctlReaders.get(rule)
+  if (reads === undefined) {
+    const text = JSON.stringify([rule.when, rule.message, rule.evidence, rule.remedies.map((r) => [r.when, r.why, r.action, r.flow, Object.values(r.sysctl ?? {})])])
+    reads = /\bsysctl\b/.test(text)
+    sysctlReaders.set(rule, reads)
+  }
+  return reads
+}
+
+/** True when every expression of the rule reads only its own flow and the host's settings (conservative: by name). */
+export function isLocalRule(rule: LoadedRule): boolean {
+  let local = localRules.get(rule)
+  if (local === undefined) {
+    const text = JSON.stringify([rule.when, rule.message, rule.evidence, rule.remedies])
+    const hostFields = [...text.matchAll(/\bhost\s*(\.\s*([A-Za-z_]\w*)|\[)/g)].map((m) => m[2])
+    local = !/\b(models|flows)\b/.test(text) && hostFields.every((f) => f !== undefined && HOST_SETTINGS.has(f))
+    localRules.set(rule, local)
+  }
+  return local
 }
 
 function findWaiver(topology: Topology, cli: string[], id: string, flow?: string): string | undefined {

@@ -1,0 +1,100 @@
+// Issue 11 item 7: the engine's linear-cost path (a local rule's remedy judged on its own flow,
+// whole-host re-runs shared between equal patches) gives exactly the report of the definition
+// (every remedy re-runs the whole host). The speed itself is measured in bench/flows.js.
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import fc from 'fast-check'
+import {describe, expect, it} from 'vitest'
+
+import {evaluateHost, isLocalRule} from '../../src/rules/engine.js'
+import {loadRuleFile, loadRules} from '../../src/rules/load.js'
+import {factsFromDump} from '../../src/sources/dump.js'
+import type {Flow, Topology} from '../../src/topology/types.js'
+import {makeFlow} from '../flow.js'
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
+const DUMPS = ['sysctl-6.18.44.txt', 'sysctl-3.10-tw-recycle.txt'].map((f) => factsFromDump(readFileSync(join(FIXTURES, f), 'utf8'), f))
+const RULES = loadRules()
+
+const flowArb: fc.Arbitrary<Omit<Flow, 'name'>> = fc
+  .record({
+    role: fc.constantFrom('client', 'server', 'nat') as fc.Arbitrary<Flow['role']>,
+    closes_first: fc.constantFrom('client', 'server') as fc.Arbitrary<Flow['closes_first']>,
+    qps: fc.oneof(fc.integer({min: 1, max: 3000}), fc.double({min: 0.01, max: 50, noNaN: true})),
+    keepalive: fc.boolean(),
+    client_addresses: fc.integer({min: 1, max: 4}),
+    extraSenders: fc.integer({min: 0, max: 20}),
+    server_endpoints: fc.integer({min: 1, max: 3}),
+    nat: fc.option(fc.record({lo: fc.integer({min: 1024, max: 30000}), span: fc.integer({min: 0, max: 30000}), tw: fc.integer({min: 1, max: 240})}), {nil: undefined}),
+    peer: fc.constantFrom('198.18.0.2:80', '127.0.0.1:6379', '198.18.1.9:11211'),
+  })
+  .map(({extraSenders, nat, role, ...f}) => {
+    const natSpec = nat ? {port_range: [nat.lo, nat.lo + nat.span] as [number, number], conntrack_time_wait: nat.tw} : role === 'nat' ? {port_range: [1024, 65535] as [number, number], conntrack_time_wait: 120} : undefined
+    return {...makeFlow(), ...f, role, senders: f.client_addresses + extraSenders, ...(natSpec ? {nat: natSpec} : {})}
+  })
+
+describe('the linear-cost engine path is the definition, only faster', () => {
+  it('some rules take the local path (else this test would prove nothing)', () => {
+    expect(RULES.filter(isLocalRule).length).toBeGreaterThan(0)
+    expect(RULES.filter((r) => !isLocalRule(r)).length).toBeGreaterThan(0)
+  })
+
+  // A rule whose verdict after the remedy depends on another flow: it must not take the local path.
+  function crowdRule() {
+    const dir = mkdtempSync(join(tmpdir(), 'twrule-'))
+    try {
+      const file = join(dir, 'test-crowd.yaml')
+      writeFileSync(
+        file,
+        [
+          'id: test-crowd',
+          'title: Another flow is busy too',
+          'severity: warning',
+          'applies_to: client',
+          'when: "flows.exists(f, f.qps > 10.0) && flow.qps > 1.0"',
+          'message: busy',
+          'evidence: [flow.qps]',
+          'remedies:',
+          '  - action: slow down',
+          "    flow: {qps: '5'}",
+          '    why: fewer',
+          'explanation: test',
+          'references: [test]',
+          'cases:',
+          '  fires:',
+          '    - flow: {qps: 50}',
+          '  passes:',
+          '    - flow: {qps: 2}',
+        ].join('\n'),
+      )
+      return loadRuleFile(file)
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  }
+
+  it('a rule that reads other flows is judged on the whole host', () => {
+    const crowd = crowdRule()
+    expect(isLocalRule(crowd)).toBe(false)
+    const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: [makeFlow({name: 'a', role: 'client', qps: 20}), makeFlow({name: 'b', role: 'client', qps: 20})]}
+    const fast = evaluateHost(DUMPS[0]!, topology, [crowd])
+    expect(fast).toEqual(evaluateHost(DUMPS[0]!, topology, [crowd], {exhaustive: true}))
+    // Slowing one flow leaves the other busy: on the whole host the remedy does not clear the finding.
+    expect(fast.findings.map((f) => f.remedies.length)).toEqual([0, 0])
+  })
+
+  it('gives the same report as re-running the whole host for every remedy, on random topologies', () => {
+    fc.assert(
+      fc.property(fc.array(flowArb, {minLength: 1, maxLength: 6}), fc.constantFrom(0, 1), fc.option(fc.constantFrom('6.8', '4.9', '5.15'), {nil: undefined}), (flows, d, kernel) => {
+        const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`})), ...(kernel ? {kernel} : {})}
+        const facts = DUMPS[d]!
+        const fast = evaluateHost(facts, topology, RULES)
+        const full = evaluateHost(facts, topology, RULES, {exhaustive: true})
+        expect(fast).toEqual(full)
+      }),
+      {numRuns: 150},
+    )
+  }, 120_000)
+})
