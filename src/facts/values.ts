@@ -42,6 +42,9 @@ export const VALUE_SPECS: Record<string, ValueSpec> = {
   'net.netfilter.nf_conntrack_max': {kind: 'int', min: 0, max: INT_MAX},
 }
 
+const BY_LENGTH: (string[] | undefined)[] = []
+for (const k of Object.keys(VALUE_SPECS)) (BY_LENGTH[k.length] ??= []).push(k)
+
 /** A plain decimal integer as the kernel prints it: no sign but '-', no hex, no exponent, no blank. */
 const DECIMAL = /^-?\d{1,10}$/
 
@@ -57,8 +60,11 @@ function int(text: string, min: number, max: number): string | null {
  * is fine or the key is not one the model reads. `value` is quoted by the caller's escaping.
  */
 export function valueProblem(key: string, value: string): string | null {
-  const spec = VALUE_SPECS[key]
-  if (spec === undefined) return null
+  // By length, then by string comparison: a dump has ~1,300 keys per copy and hashing each fresh
+  // key string for a table lookup costs more than a handful of comparisons that fail at once.
+  const sameLength = BY_LENGTH[key.length]
+  if (sameLength === undefined || !sameLength.includes(key)) return null
+  const spec = VALUE_SPECS[key]!
   switch (spec.kind) {
     case 'int':
       return int(value, spec.min, spec.max)
@@ -86,9 +92,4 @@ export function valueProblem(key: string, value: string): string | null {
     case 'release':
       return /^\d{1,4}\.\d{1,4}(\.\d{1,6})?([-+.~_][\x21-\x7e]*)?$/.test(value) ? null : `"${value}" is not a kernel release (e.g. 6.1.0-18-amd64)`
   }
-}
-
-/** Keys whose empty value is legitimate; for every other judged key an empty value is an error. */
-export function emptyAllowed(key: string): boolean {
-  return VALUE_SPECS[key]?.kind === 'port-list'
 }

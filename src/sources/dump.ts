@@ -38,11 +38,14 @@ export class DumpReader {
         hint: 'a sysctl dump is the output of `sysctl -a`',
       })
     }
-    const key = normalizeKey(line.slice(0, eq))
+    const rawKey = line.slice(0, eq)
+    const key = rawKey.includes('/') ? normalizeKey(rawKey) : rawKey.trimEnd()
     if (!KEY.test(key) || !key.includes('.')) {
       throw new TwError('dump.key', `"${shown(key, 80)}" is not a sysctl key`, {position: {file: this.file, line: lineNo, col: 1}})
     }
-    const value = normalizeValue(line.slice(eq + 1))
+    const rawValue = line.slice(eq + 1)
+    // normalizeValue's result without its split and join when only single plain spaces occur.
+    const value = PLAIN_VALUE.test(rawValue) ? rawValue.trim() : normalizeValue(rawValue)
     const problem = valueProblem(key, value)
     if (problem !== null) {
       throw new TwError('dump.value', shown(problem, 120), {
@@ -76,6 +79,8 @@ export class DumpReader {
 
 /** A key as /proc/sys names it: dotted, printable, no blanks (interface names may hold odd characters). */
 const KEY = /^[\x21-\x3c\x3e-\x7e]+$/
+/** A value whose whitespace is single plain spaces only (any other whitespace, or two in a row, needs normalizeValue). */
+const PLAIN_VALUE = /^(?:[^\s]| (?! ))*$/
 /** procps' own notices when its stderr was captured too. */
 const NOTICE = /^(?:sysctl|error):/
 
