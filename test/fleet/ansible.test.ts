@@ -192,6 +192,24 @@ describe.skipIf(!can.ok)(`the Ansible role over SSH into namespaces${can.ok ? ''
     for (const h of ['healthy', 'exhausted', 'legacy']) expect(existsSync(fileOf(h))).toBe(false)
   }, 120_000)
 
+  it('a target whose sysctl -a prints more than twadvisor_max_dump_bytes fails with a clear message', async () => {
+    const run = await playbook(['-e', 'twadvisor_max_dump_bytes=1000'])
+    expect(run.rc).toBe(2)
+    const refused = run.tasks.get('Refuse a sysctl dump over twadvisor_max_dump_bytes')!
+    for (const h of ['healthy', 'exhausted', 'legacy']) {
+      expect(refused[h]?.failed, why(run, h)).toBe(true)
+      expect(String(refused[h]?.msg)).toMatch(/printed more than twadvisor_max_dump_bytes \(1000 bytes\)/)
+      expect(run.stats[h]).toMatchObject({failures: 1, changed: 0})
+    }
+  }, 120_000)
+
+  it('requires an ansible-core with the CVE-2023-5764 fix (2.14.12+, 2.15.8+, 2.16.1+)', () => {
+    const meta = readFileSync(join(ROOT, 'ansible/roles/twadvisor/meta/main.yml'), 'utf8')
+    expect(meta).toMatch(/min_ansible_version: "2\.14\.12"/)
+    const tasks = readFileSync(join(ROOT, 'ansible/roles/twadvisor/tasks/main.yml'), 'utf8')
+    for (const v of ["version('2.14.12', '>=')", "version('2.15.8', '>=')", "version('2.16.1', '>=')"]) expect(tasks).toContain(v)
+  })
+
   it('--check --diff with apply shows the files it would write and changes nothing', async () => {
     const run = await playbook(['-e', 'twadvisor_apply=true', '--check', '--diff'])
     expect(run.stats.healthy).toMatchObject({failures: 0, changed: 0})
