@@ -7,6 +7,7 @@ import {RELEVANT_COUNTERS, RELEVANT_KEYS} from '../facts/keys.js'
 import {parseTopology} from '../topology/load.js'
 import {parseProcNet, parseSockstatTimeWait} from './counters.js'
 import {factsFromDump} from './dump.js'
+import {shown} from '../util/text.js'
 import {MAX_DUMP_BYTES, MAX_TOPOLOGY_BYTES, readRegularSync} from '../util/input-file.js'
 
 /**
@@ -66,7 +67,9 @@ export function hostFolders(dir: string): string[] {
 }
 
 /** One host folder: every failure is returned as this host's error, never thrown. */
-export function readHost(folder: string, label: string): HostInput | HostReadError {
+export function readHost(folder: string, name: string): HostInput | HostReadError {
+  // The folder name is shown in every report: escaped like any echoed input.
+  const label = shown(name)
   const sysctlFile = join(folder, HOST_FILES.sysctl)
   const topologyFile = join(folder, HOST_FILES.topology)
   // `current` names the file being handled, so an unexpected error still says where it happened.
