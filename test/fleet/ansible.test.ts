@@ -11,6 +11,7 @@ import {join, resolve} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {suiteIf} from '../root.js'
 import {canRunFleetTest, fleetUp, nsSysctl, type Fleet} from './netns-hosts.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -61,7 +62,7 @@ const SYSCTLS = {
 
 const FAIL_TASK = 'Fail the hosts with findings at or above twadvisor_fail_on'
 
-describe.skipIf(!can.ok)(`the Ansible role over SSH into namespaces${can.ok ? '' : ` (skipped: ${can.why})`}`, () => {
+suiteIf(can, 'the Ansible role over SSH into namespaces', () => {
   let fleet: Fleet
   let inventory: string
 
