@@ -8,7 +8,7 @@ import {describe, expect, it} from 'vitest'
 
 import {RELEVANT_COUNTERS, RELEVANT_KEYS} from '../../src/facts/keys.js'
 
-import {evaluateHost} from '../../src/rules/engine.js'
+import {evaluateHost, type RemedyTrial} from '../../src/rules/engine.js'
 import {loadRules, RULES_DIR} from '../../src/rules/load.js'
 import {caseInput} from './case-input.js'
 
@@ -18,13 +18,29 @@ describe('every rule proves itself with its own cases', () => {
   it('the rule set is not empty', () => {
     expect(rules.length).toBeGreaterThan(0)
   })
+  it('some case proves a remedy rejected by the re-check, and some a remedy offered', () => {
+    const cases = rules.flatMap((r) => r.cases.fires)
+    expect(cases.some((c) => (c.rejects ?? []).length > 0)).toBe(true)
+    expect(cases.some((c) => (c.offers ?? []).length > 0)).toBe(true)
+  })
   for (const rule of rules) {
     describe(rule.id, () => {
       rule.cases.fires.forEach((c, i) => {
         it(`fires: case ${i + 1}`, () => {
           const {facts, topology} = caseInput(c)
-          const report = evaluateHost(facts, topology, [rule])
+          const trials: RemedyTrial[] = []
+          const report = evaluateHost(facts, topology, [rule], {onRemedy: (t) => trials.push(t)})
           expect(report.findings.map((f) => f.id)).toContain(rule.id)
+          // A remedy named by what it sets; `rejects` means its `when` held and the re-run model
+          // still fired the rule, so it must not be offered.
+          const outcomes = (name: string) => trials.filter((t) => t.sets.includes(name)).map((t) => t.outcome)
+          for (const name of c.offers ?? []) expect(outcomes(name), `offers ${name}`).toContain('offered')
+          for (const name of c.rejects ?? []) {
+            expect(outcomes(name), `rejects ${name}`).toContain('rejected')
+            expect(outcomes(name), `rejects ${name}`).not.toContain('offered')
+          }
+          const offered = new Set(report.findings.flatMap((f) => f.remedies.flatMap((r) => [...Object.keys(r.sysctl ?? {}), ...Object.keys(r.flow ?? {})])))
+          for (const name of c.rejects ?? []) expect([...offered], `rejected ${name} is not in the report`).not.toContain(name)
         })
       })
       rule.cases.passes.forEach((c, i) => {
