@@ -1,7 +1,8 @@
 // The command end to end, as users and Ansible run it: bin/run.js on the built tree (npm test
 // builds first), exit codes 0 / 1 / 2, one-line errors, --json.
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
@@ -110,10 +111,30 @@ rootSuite('twadvisor generate (the command)', 'sysctl -p in network namespaces',
       // Run as nobody: the refusal must come from twadvisor, not from sysctl.
       const file = join(dir, '60-twadvisor.conf')
       execFileSync('chmod', ['0777', dir])
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, RUN, 'generate', '--example', '-o', file, '--apply'], {encoding: 'utf8', cwd: ROOT})
-      expect(r.status).toBe(1)
-      expect(r.stderr).toContain('--apply loads sysctls into the kernel and needs root')
-      expect(existsSync(file)).toBe(false)
+      // The checkout may sit in a folder only root can enter (a fresh clone in a `mktemp -d`), so
+      // nobody runs a copy of the built CLI in a folder it can read: node_modules hard-linked
+      // (fast, same file system) or copied.
+      const copy = mkdtempSync(join(tmpdir(), 'twcli-nobody-'))
+      try {
+        chmodSync(copy, 0o755)
+        for (const p of ['bin', 'dist', 'package.json', 'rules', 'schema', 'examples']) cpSync(join(ROOT, p), join(copy, p), {recursive: true})
+        try {
+          execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')], {stdio: 'ignore'})
+        } catch {
+          cpSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), {recursive: true})
+        }
+        const r = spawnSync(
+          'setpriv',
+          ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(copy, 'bin', 'run.js'), 'generate', '--example', '-o', file, '--apply'],
+          {encoding: 'utf8', cwd: copy, env: {...process.env, HOME: copy}},
+        )
+        expect(r.stderr).not.toMatch(/Cannot find module|EACCES/)
+        expect(r.status).toBe(1)
+        expect(r.stderr).toContain('--apply loads sysctls into the kernel and needs root')
+        expect(existsSync(file)).toBe(false)
+      } finally {
+        rmSync(copy, {recursive: true, force: true})
+      }
     })
   })
 })
