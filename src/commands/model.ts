@@ -1,11 +1,15 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
-import {inputFlags, resolveInputs} from '../inputs.js'
+import {INPUT_USAGE, inputFlags, resolveInputs} from '../inputs.js'
 
 export default class Model extends BaseCommand {
   static summary = 'The numbers alone: ports, reuse interval, TIME_WAIT occupancy, safe QPS, margin per flow, with a chart'
   static description = `Runs the model for every declared flow (or one, with --flow) and prints its numbers: usable source ports, how many connects before a port comes back and how long that is at the declared rate, TIME_WAIT tuples held, the share of new SYNs landing on a tuple in TIME_WAIT, the safe rate and the margin, and whether collisions are harmful or benign. Then a terminal chart of the share of new connections predicted to fail or be at risk against the rate, for the current settings and with each remedy the rules verified, the declared rate marked.`
+
+  static usage = [
+    `model ${INPUT_USAGE} [--flow NAME] [--no-chart] [--width COLUMNS] [--json]`,
+  ]
 
   static examples = ['<%= config.bin %> model --example', '<%= config.bin %> model -t topology.yaml --flow api --json']
 

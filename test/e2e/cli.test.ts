@@ -404,3 +404,28 @@ describe('help, rules and explain', () => {
     expect(r.stderr).toContain('did you mean "server-tw-collision-shared"?')
   })
 })
+
+describe('help and framework errors read like the tool', () => {
+  it('every command’s USAGE names real flags: no empty alternatives from oclif’s exclusive lists', () => {
+    for (const name of commandNames()) {
+      const r = run([name, '--help'])
+      expect(r.code, name).toBe(0)
+      const usage = r.stdout.slice(r.stdout.indexOf('USAGE'), r.stdout.indexOf('\n\n', r.stdout.indexOf('USAGE')))
+      expect(usage, name).toContain(`$ twadvisor ${name}`)
+      expect(usage, `${name}: ${usage}`).not.toMatch(/\|\s*\||\|\s*[\])]|[[(]\s*\|/)
+    }
+  })
+
+  it('an unknown command is one line in the tool’s form, with the nearest command, exit 1', () => {
+    const r = run(['chekc', '--example'])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe('twadvisor: error: unknown command "chekc" (did you mean "check"?)\n')
+  })
+
+  it('a missing argument is one line naming it, exit 1', () => {
+    const r = run(['explain'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('twadvisor: error: missing argument ID: rule id (see `twadvisor rules`)\n')
+  })
+})
