@@ -26,9 +26,10 @@ export default class Model extends BaseCommand {
     const {flags} = await this.parse(Model)
     const {facts, topology} = await resolveInputs(flags)
     const {selectFlows, remediesFor} = await import('../render/chart.js')
-    const topo = await selectFlows(topology, flags.flow)
+    // selectFlows checks the name (with a hint); the view still models every flow of the host.
+    await selectFlows(topology, flags.flow)
     const {buildModelView, renderModelText} = await import('../render/chart.js')
-    const view = buildModelView(facts, topo, await remediesFor(facts, topo))
+    const view = buildModelView(facts, topology, await remediesFor(facts, topology), flags.flow)
     if (this.jsonEnabled()) return toJson(view)
     process.stdout.write(renderModelText(view, {chart: flags.chart, width: flags.width}))
     return toJson(view)
@@ -42,7 +43,7 @@ function toJson(view: import('../render/chart.js').ModelView): unknown {
     flows: view.flows.map((v) => ({
       ...v.model,
       verdict: v.verdict,
-      remedies: v.remedies.map((r) => ({id: r.id, change: r.label, harmful: r.model.harmful, portExhaustion: r.model.portExhaustion, safeQps: r.model.safeQps, margin: r.model.margin, collisionShare: r.model.collisionShare})),
+      remedies: v.remedies.map((r) => ({id: r.id, change: r.label, clears: r.id, harmful: r.model.harmful, portExhaustion: r.model.portExhaustion, safeQps: r.model.safeQps, margin: r.model.margin, collisionShare: r.model.collisionShare})),
       chart: v.chart,
     })),
   }

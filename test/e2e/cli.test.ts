@@ -177,6 +177,16 @@ describe('exit codes: --fail-on and waivers', () => {
     expect(waived.map((f) => (f.flow ? `${f.id}:${f.flow}` : f.id)).sort()).toEqual([...waive].sort())
   })
 
+  it('text headings count what the summary line counts: a waived finding is listed as waived, not counted', () => {
+    const r = run(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
+    const {report} = json(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
+    const critical = report.hosts[0]!.findings.filter((f) => f.severity === 'critical')
+    expect(critical.filter((f) => f.waived)).toHaveLength(1)
+    expect(r.stdout).toContain(`CRITICAL (${critical.length - 1}, 1 waived)`)
+    expect(r.stdout).toMatch(new RegExp(`: ${critical.length - 1} critical, `))
+    expect(report.summary.critical).toBe(critical.length - 1)
+  })
+
   it('waiving only one of two critical findings keeps exit 2', () => {
     const r = run(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
     expect(r.code).toBe(2)
