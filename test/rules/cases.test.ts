@@ -74,3 +74,19 @@ describe('rules read only what every source provides', () => {
     for (const entry of [...read, ...set]) expect(RELEVANT_KEYS as readonly string[], entry).toContain(entry.split(': ')[1])
   })
 })
+
+describe('the kernel notes the rules cite are in the repository', () => {
+  const notes = readFileSync(join(RULES_DIR, '..', 'docs', 'kernel.md'), 'utf8')
+  // GitHub's heading anchors: lower case, punctuation dropped (but - and _), spaces to dashes.
+  const anchors = new Set([...notes.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')))
+
+  it('no rule cites a KERNEL.md the repository does not have', () => {
+    for (const r of rules) expect(r.references.filter((ref) => /KERNEL\.md/.test(ref)), r.id).toEqual([])
+  })
+
+  it('every docs/kernel.md#section a rule cites is a heading there', () => {
+    const cited = rules.flatMap((r) => r.references.flatMap((ref) => [...ref.matchAll(/docs\/kernel\.md#([\w-]+)/g)].map((m) => `${r.id}: ${m[1]}`)))
+    expect(cited.length).toBeGreaterThan(5)
+    for (const c of cited) expect([...anchors], c).toContain(c.split(': ')[1])
+  })
+})
