@@ -15,9 +15,16 @@ export default defineConfig({
       'test/rules/**/*.test.ts',
       'test/topology/**/*.test.ts',
       'test/model-command.test.ts',
-      'test/generate/{carry,diff,plan,validate}.test.ts',
+      // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
+      // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
+      'test/generate/{plan,validate}.test.ts',
     ],
     env: {TW_NO_ROOT: '1'},
+    // One worker thread that keeps its modules between runs: a fresh fork per mutant costs
+    // seconds of imports, the tests themselves milliseconds.
+    pool: 'threads',
+    isolate: false,
+    fileParallelism: false,
     testTimeout: 60_000,
   },
 })
