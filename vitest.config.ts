@@ -2,6 +2,12 @@ import {resolve} from 'node:path'
 
 import {defineConfig} from 'vitest/config'
 
+// Three lanes, each its own vitest process under scripts/test.mjs (`npm test`), side by side:
+// one vitest process runs these files one at a time, and the kernel measurements (lab, uml) are
+// long, so they must not queue behind each other or behind the rest.
+const LAB = ['test/lab/**/*.test.ts']
+const UML = ['test/uml/**/*.test.ts']
+
 export default defineConfig({
   resolve: {
     // Validators are generated at build time into dist/generated (scripts/postbuild.js);
@@ -9,11 +15,16 @@ export default defineConfig({
     alias: [{find: /^(\.\.\/)+generated\/(.*)$/, replacement: resolve('dist/generated/$2')}],
   },
   test: {
-    include: ['test/**/*.test.ts'],
-    // Lab and namespace tests share the kernel's netns list: files run one at a time.
+    // Within a lane, files run one at a time: lab and namespace tests share the kernel's netns
+    // list, and the machine has 2 CPUs for three lanes.
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      {extends: true, test: {name: 'lab', include: LAB}},
+      {extends: true, test: {name: 'uml', include: UML}},
+      {extends: true, test: {name: 'rest', include: ['test/**/*.test.ts'], exclude: [...LAB, ...UML, '**/node_modules/**']}},
+    ],
   },
 })

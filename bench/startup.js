@@ -80,14 +80,17 @@ function main() {
   // load that shifts during the run.
   const paired = (k) => median(times[k].map((t, i) => t / times[0][i]))
   console.log('')
-  console.log(`  paired median ratios: check --example ${paired(1).toFixed(2)}, check live ${paired(2).toFixed(2)}`)
   for (const [name, why] of errors) console.log(`  warning: "${name}" did not run cleanly (${why}); its time may not mean much`)
   console.log('')
 
-  const ratio = medians[1] / base
-  console.log(`check/node ratio: ${ratio.toFixed(2)} (target ≤ ${TARGET.toFixed(1)}, goal ≤ ${GOAL.toFixed(1)})`)
-  console.log(`check live/node ratio: ${(medians[2] / base).toFixed(2)} (target ≤ ${TARGET.toFixed(1)}, goal ≤ ${GOAL.toFixed(1)})`)
-  const verdict = ratio <= GOAL ? 'meets the goal' : ratio <= TARGET ? 'meets the target, not the goal' : 'ABOVE the target: profile with `node --cpu-prof bin/run.js check --example`'
+  // The verdict is on the paired ratios (each round's check over the same round's node), not on
+  // the ratio of medians: two medians taken from different moments can drift apart with the load.
+  const ratio = paired(1)
+  const live = paired(2)
+  console.log(`check/node paired ratio: ${ratio.toFixed(2)} (target ≤ ${TARGET.toFixed(1)}, goal ≤ ${GOAL.toFixed(1)})`)
+  console.log(`check live/node paired ratio: ${live.toFixed(2)} (target ≤ ${TARGET.toFixed(1)}, goal ≤ ${GOAL.toFixed(1)})`)
+  const worst = Math.max(ratio, live)
+  const verdict = worst <= GOAL ? 'meets the goal' : worst <= TARGET ? 'meets the target, not the goal' : 'ABOVE the target: profile with `node --cpu-prof bin/run.js check --example`'
   console.log(`  ${verdict}`)
 }
 

@@ -15,6 +15,12 @@ export const inputFlags = {
   example: Flags.boolean({description: 'use the bundled example of the original incident (examples/incident)', exclusive: ['topology', 'sysctl-file', 'netns']}),
 }
 
+/**
+ * How the inputs read in a USAGE line. oclif builds one from the flags' `exclusive` lists, which
+ * comes out as "[--hosts DIR |  |  |  | [...] | ]]"; the commands state theirs instead.
+ */
+export const INPUT_USAGE = '(--example | -t FILE [-s FILE | --netns NAME])'
+
 export interface InputFlagValues {
   topology?: string
   'sysctl-file'?: string

@@ -47,6 +47,21 @@ describe('model view and chart', () => {
     expect(text).toContain('a net.ipv4.tcp_tw_reuse=1')
   })
 
+  it('--flow narrows what is shown, not the host: its TIME_WAIT total still counts every declared flow', () => {
+    const other: Flow = {...clientFlow, name: 'to-db', peer: '10.0.1.11:5432', qps: 100}
+    const view = buildModelView(facts, topo([clientFlow, other]), new Map(), 'to-db')
+    expect(view.flows.map((v) => v.flow.name)).toEqual(['to-db'])
+    // Both flows close on this host: (600 + 100)/s × 60 s = 42,000 tuples.
+    expect(view.host.timeWaitTuples).toBe(42_000)
+    expect(renderModelText(view, {chart: false})).toContain('this host keeps 42000 TIME_WAIT tuples for its 2 declared flows')
+  })
+
+  it('a remedy row says which finding it clears (as check verified), then what the flow looks like', () => {
+    const remedies = new Map([['to-api', [{id: 'client-port-exhaustion', sysctl: {'net.ipv4.tcp_tw_reuse': '1'}}]]])
+    const text = renderModelText(buildModelView(facts, topo([clientFlow]), remedies), {chart: false})
+    expect(text).toMatch(/with client-port-exhaustion\s+net\.ipv4\.tcp_tw_reuse=1: clears client-port-exhaustion; the flow then: no pressure/)
+  })
+
   it('benign collisions (one Linux sender) are no risk on the chart', () => {
     const f: Flow = {...clientFlow, closes_first: 'server', qps: 2000}
     const view = buildModelView(facts, topo([f]), new Map())

@@ -40,5 +40,15 @@ function reason(message: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
+  // "Missing 1 required arg:" then one "name  description" line per argument.
+  if (lines.length > 1 && /^Missing \d+ required args?:?$/i.test(lines[0]!)) {
+    return lines
+      .slice(1)
+      .map((l) => {
+        const [name, ...description] = l.split(/\s{2,}/)
+        return `missing argument ${name!.toUpperCase()}${description.length > 0 ? `: ${description.join(' ')}` : ''}`
+      })
+      .join('; ')
+  }
   return lines.join('; ') || message.trim()
 }

@@ -2,13 +2,18 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
 import type {FleetResult} from '../fleet.js'
-import {inputFlags, resolveInputs} from '../inputs.js'
+import {INPUT_USAGE, inputFlags, resolveInputs} from '../inputs.js'
 
 export default class Check extends BaseCommand {
   static summary = 'Evaluate a host against its declared traffic: what will break, why, and what to change'
   static description = `Reads the host's sysctls (live /proc/sys, a \`sysctl -a\` dump, or a network namespace), takes the flows declared in the topology file, runs the model of what the kernel does with TIME_WAIT and source ports, and reports findings with their arithmetic and the remedies the model verified.
 
 Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad input or failure.`
+
+  static usage = [
+    `check ${INPUT_USAGE} [-f text|json|sarif] [--fail-on info|warning|critical] [--waive ID[:flow]...] [--json]`,
+    'check --hosts DIR [-f text|json|sarif] [--fail-on info|warning|critical] [--waive ID[:flow]...] [--json]',
+  ]
 
   static examples = [
     '<%= config.bin %> check --example',

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
-import {inputFlags, resolveInputs} from '../inputs.js'
+import {INPUT_USAGE, inputFlags, resolveInputs} from '../inputs.js'
 
 const TARGETS = ['sysctl.d', 'ansible', 'k8s', 'tuned'] as const
 
@@ -9,6 +9,10 @@ export default class Generate extends BaseCommand {
   static description = `Write the sysctl remedies for this host as config: an /etc/sysctl.d file (default), Ansible vars, a pod securityContext or a tuned profile
 
 Same inputs as check. Prints to stdout unless --output FILE, which is written atomically (mode 0644), never through a symlink and never over a file twadvisor did not write unless --force (a backup is kept). --diff and --check never write; --check exits 2 when FILE would change. --apply (root) loads the file with sysctl -p (inside --netns NAME when given) and says which file wins at boot.`
+
+  static usage = [
+    `generate ${INPUT_USAGE} [--target sysctl.d|ansible|k8s|tuned] [-o FILE] [--force] [--apply | --diff | --check] [--waive ID[:flow]...] [--json]`,
+  ]
 
   static examples = [
     '<%= config.bin %> generate --example',

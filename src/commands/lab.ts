@@ -1,13 +1,17 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
-import {inputFlags, resolveInputs} from '../inputs.js'
+import {INPUT_USAGE, inputFlags, resolveInputs} from '../inputs.js'
 
 export default class Lab extends BaseCommand {
   static summary = 'Rebuild a flow in network namespaces on this kernel and measure it, before and after the top remedy (root)'
   static description = `Builds one client namespace per sender (up to 8), a router namespace (SNAT with nftables when the flow has NAT or more senders than addresses), and a server namespace, over veth links in 198.18.0.0/15. The host's sysctls go to the namespace that plays its role. A Node client opens short connections at the declared rate and records every attempt; the server closes first or waits for the client, as declared. Then the top remedy is applied and the run repeated. Reports failures by kind, slow connects (> 500 ms), connect latency and the kernel counters of each namespace, beside the model's prediction.
 
 Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they and the driver processes are removed on every exit, and a run removes those a killed run left behind.`
+
+  static usage = [
+    `lab ${INPUT_USAGE} [--flow NAME] [--scale auto|FACTOR] [--duration SECONDS] [--remedy KEY=VALUE...] [--json]`,
+  ]
 
   static examples = [
     '<%= config.bin %> lab --example --scale auto',

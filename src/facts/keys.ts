@@ -21,7 +21,7 @@ export const RELEVANT_KEYS = [
 ] as const
 
 /**
- * The kernel counters twadvisor reads (KERNEL.md, "Evidence on a live host"): the ones whose
+ * The kernel counters twadvisor reads (docs/kernel.md, "Evidence on a live host"): the ones whose
  * per-second rate tells the TIME_WAIT story in `observe`, and the only ones a rule may name
  * (a test holds the rules to it). A fleet run keeps just these from each host's /proc/net copies.
  */

@@ -63,7 +63,7 @@ export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {
   }
 
   // ip_local_port_range and ip_unprivileged_port_start constrain each other
-  // (net/ipv4/sysctl_net_ipv4.c: ipv4_local_port_range, ipv4_privileged_ports; KERNEL.md).
+  // (net/ipv4/sysctl_net_ipv4.c: ipv4_local_port_range, ipv4_privileged_ports; docs/kernel.md).
   const rangeKey = 'net.ipv4.ip_local_port_range'
   const unprivKey = 'net.ipv4.ip_unprivileged_port_start'
   const currentUnpriv = facts.sysctls[unprivKey]

@@ -19,15 +19,6 @@ export const DEFAULT_TW_REUSE_DELAY_MS = 1000
 export const DEFAULT_CONNTRACK_TIME_WAIT_SECONDS = 120
 
 /**
- * __inet_hash_connect() since 5.18: after a successful pick the per-destination offset advances
- * by max(i, rand(0..7)·step) + step ports, i.e. 1..8 slots of the chosen parity, 4.5 on average
- * when ports are free. So the first-parity ports are swept in (slots / 4.5) connects and a given
- * port comes back after `slots` connects on average (R/2 for a full range: KERNEL.md, measured
- * median 329 and minimum 97 on a 500-slot range at 500/s).
- */
-export const MEAN_PERTURB_ADVANCE_SLOTS = 4.5
-
-/**
  * The share of new connections in a harmful flow (shared-address senders) that we accept landing
  * on a 4-tuple the server still holds in TIME_WAIT. A product choice, not a kernel fact: at 1 %
  * the stalls measured in the lab (about 2 % of colliding connects) fall to roughly 1 in 5,000.

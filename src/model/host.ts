@@ -35,7 +35,10 @@ export interface HostParams {
 
 function num(v: string | undefined): number | null {
   if (v === undefined) return null
-  const n = Number(v.trim().split(/\s+/)[0])
+  const first = v.trim().split(/\s+/)[0]
+  // An empty value is no value: Number('') is 0, which would read as a cap of 0 buckets.
+  if (!first) return null
+  const n = Number(first)
   return Number.isFinite(n) ? n : null
 }
 

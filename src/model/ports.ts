@@ -1,5 +1,4 @@
 import {kernelAtLeast, type KernelVersion} from '../facts/kernel.js'
-import {MEAN_PERTURB_ADVANCE_SLOTS} from './constants.js'
 
 /**
  * How connect() walks the source-port range, by kernel (KERNEL.md, "Version history"):
@@ -8,7 +7,8 @@ import {MEAN_PERTURB_ADVANCE_SLOTS} from './constants.js'
  *   by one slot per connect; a port returns every `firstParity` connects.
  * - parity-random: 5.18+ (backported to LTS kernels from 4.9 in 2022), the per-destination
  *   offset advances 1..8 slots at random; a port returns after `firstParity` connects on
- *   average, never within one sweep of (firstParity / 4.5) connects while the salt holds.
+ *   average (the offset advances 4.5 slots per connect on average, so never within about
+ *   firstParity / 4.5 connects while the salt holds).
  */
 export type PortSelection = 'sequential' | 'parity' | 'parity-random'
 
@@ -93,9 +93,4 @@ export function collisionShare(selection: PortSelection, intervalConnects: numbe
 export function qpsForCollisionShare(selection: PortSelection, intervalConnects: number, seconds: number, budget: number): number {
   if (selection === 'parity-random') return (-Math.log(1 - budget) * intervalConnects) / seconds
   return intervalConnects / seconds
-}
-
-/** One sweep of the first-parity ports, in connects (the minimum gap while the salt holds). */
-export function sweepConnects(firstParity: number): number {
-  return firstParity / MEAN_PERTURB_ADVANCE_SLOTS
 }

@@ -110,7 +110,9 @@ export interface FlowView {
 
 export interface ModelView {
   kernel: string | null
+  /** The whole host, from every declared flow (also when only one flow is shown). */
   host: HostModel
+  flowCount: number
   flows: FlowView[]
 }
 
@@ -119,7 +121,8 @@ const CHART_POINTS = 60
 
 export function verdictOf(m: FlowModel): string {
   if (m.portExhaustion) return 'connect() fails with EADDRNOTAVAIL past the safe rate'
-  if (m.harmful) return 'harmful: new SYNs land on tuples the server holds in TIME_WAIT (resets, 1-3 s stalls)'
+  if (m.crossSenderHarm) return 'harmful: new SYNs land on tuples the server holds in TIME_WAIT (resets, 1-3 s stalls)'
+  if (m.harmful) return 'harmful: tcp_rfc1337=1 keeps stale TIME_WAIT entries that senders behind shared addresses run into'
   if (m.natExhausted) return 'the NAT runs out of tuples (SYNs dropped)'
   if (m.benignCollisions) return 'benign: collisions happen, one Linux sender is accepted by ISN/timestamp'
   if (m.margin > 0.8) return 'close to the limit'
@@ -139,10 +142,13 @@ function remedyLabel(r: RemedyIn): string {
  * rate: the current settings and each remedy that changes the curve (a remedy that changes the
  * rate itself, such as keep-alive, is listed but not drawn).
  */
-export function buildModelView(facts: Facts, topology: Topology, remediesByFlow: Map<string, RemedyIn[]>): ModelView {
+export function buildModelView(facts: Facts, topology: Topology, remediesByFlow: Map<string, RemedyIn[]>, only?: string): ModelView {
   const params = hostParams(facts, topology.kernel)
+  // The host's numbers (TIME_WAIT it keeps, bucket overflow) always come from every declared
+  // flow; `only` (model --flow) narrows what is shown, not what the host carries.
   const result = runModel(params, topology.flows)
-  const flows = topology.flows.map((flow, i): FlowView => {
+  const flows = topology.flows.flatMap((flow, i): FlowView[] => {
+    if (only !== undefined && flow.name !== only) return []
     const m = result.flows[i]!
     const remedies = (remediesByFlow.get(flow.name) ?? []).map((r) => {
       const f = r.flow ? patchFlow(flow, r.flow) : flow
@@ -158,20 +164,22 @@ export function buildModelView(facts: Facts, topology: Topology, remediesByFlow:
       {label: 'current settings', risk: curve(params, flow)},
       ...remedies.filter((r) => r.charted).map((r) => ({label: r.label, risk: curve(r.params, r.flow)})),
     ]
-    return {
-      flow,
-      model: m,
-      verdict: verdictOf(m),
-      remedies: remedies.map(({id, label, charted, model}) => ({id, label, charted, model})),
-      chart: {x_max: xMax, qps, series},
-    }
+    return [
+      {
+        flow,
+        model: m,
+        verdict: verdictOf(m),
+        remedies: remedies.map(({id, label, charted, model}) => ({id, label, charted, model})),
+        chart: {x_max: xMax, qps, series},
+      },
+    ]
   })
-  return {kernel: params.kernel?.raw ?? null, host: result.host, flows}
+  return {kernel: params.kernel?.raw ?? null, host: result.host, flowCount: topology.flows.length, flows}
 }
 
 export function renderModelText(view: ModelView, opts: {chart: boolean; width?: number} = {chart: true}): string {
   const out: string[] = []
-  out.push(`kernel ${view.kernel ?? 'unknown (assumed current)'}; TIME_WAIT ${view.host.timeWaitSeconds} s; this host keeps ${fmt(view.host.timeWaitTuples)} TIME_WAIT tuples${view.host.maxTwBuckets === null ? '' : ` (tcp_max_tw_buckets ${view.host.maxTwBuckets}${view.host.twOverflow ? ', overflowing' : ''})`}`)
+  out.push(`kernel ${view.kernel ?? 'unknown (assumed current)'}; TIME_WAIT ${view.host.timeWaitSeconds} s; this host keeps ${fmt(view.host.timeWaitTuples)} TIME_WAIT tuples for its ${view.flowCount === 1 ? 'one declared flow' : `${view.flowCount} declared flows`}${view.host.maxTwBuckets === null ? '' : ` (tcp_max_tw_buckets ${view.host.maxTwBuckets}${view.host.twOverflow ? ', overflowing' : ''})`}`)
   for (const v of view.flows) {
     const m = v.model
     out.push('')
@@ -188,9 +196,11 @@ export function renderModelText(view: ModelView, opts: {chart: boolean; width?: 
     rows.push(['safe QPS', m.safeQps === null ? 'no limit from these mechanisms' : `${fmt(m.safeQps)} (margin ${fmt(m.margin)})`])
     rows.push(['verdict', v.verdict])
     for (const r of v.remedies) {
+      // Every remedy listed is one `check` verified clears its finding (r.id); what the flow looks
+      // like after it can still be harmful through another finding, and says which.
       const effect = r.charted
-        ? `${verdictOf(r.model)}; safe QPS ${r.model.safeQps === null ? 'no limit' : fmt(r.model.safeQps)}`
-        : 'fewer new connections (not drawn: it moves the rate, not the curve)'
+        ? `clears ${r.id}; the flow then: ${verdictOf(r.model)}; safe QPS ${r.model.safeQps === null ? 'no limit' : fmt(r.model.safeQps)}`
+        : `clears ${r.id} with fewer new connections (not drawn: it moves the rate, not the curve)`
       rows.push([`with ${r.id}`, `${r.label}: ${effect}`])
     }
     const w = Math.max(...rows.map(([k]) => k.length))

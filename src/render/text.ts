@@ -48,7 +48,9 @@ export function renderText(report: Report, opts: {failOn: Severity; exitCode: nu
     for (const sev of [...SEVERITIES].reverse()) {
       const group = h.findings.filter((f) => f.severity === sev)
       if (group.length === 0) continue
-      lines.push('', `  ${color[sev](LABEL[sev])} (${group.length})`)
+      // The count matches the summary line, which leaves waived findings out; they are listed, marked.
+      const waived = group.filter((f) => f.waived).length
+      lines.push('', `  ${color[sev](LABEL[sev])} (${group.length - waived}${waived ? `, ${waived} waived` : ''})`)
       for (const f of group) {
         const waived = f.waived ? c.dim(` [waived: ${f.waived.reason}]`) : ''
         lines.push(`  ${color[sev]('●')} ${c.bold(f.title)}${waived}`)

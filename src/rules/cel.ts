@@ -83,7 +83,7 @@ export function fillTemplate(template: string, ctx: Record<string, unknown>, com
   return template.replace(TEMPLATE, (_, expr: string) => {
     const fn = compiled.get(expr)
     const v = toPlain(fn(ctx))
-    if (typeof v === 'number') return human ? formatNumber(v) : String(Math.round(v) === v ? v : v)
+    if (typeof v === 'number') return human ? formatNumber(v) : String(v)
     if (Array.isArray(v)) return v.map((x) => (typeof x === 'number' && human ? formatNumber(x) : String(x))).join(human ? '–' : ' ')
     return String(v)
   })

@@ -22,6 +22,20 @@ export interface EvaluateOptions {
    * is judged on that flow alone, and whole-host re-runs are shared between equal patches.
    */
   exhaustive?: boolean
+  /** Told what became of each remedy of each finding (the rules' cases prove the re-check with it). */
+  onRemedy?: (trial: RemedyTrial) => void
+}
+
+/**
+ * One remedy considered for one finding: `gated` (its `when` is false), `no-value` (the model has
+ * no value that works), `rejected` (the model re-run with it applied still fires the rule) or
+ * `offered`. `sets` names the sysctl keys and flow fields it changes.
+ */
+export interface RemedyTrial {
+  rule: string
+  flow?: string
+  sets: string[]
+  outcome: 'gated' | 'no-value' | 'rejected' | 'offered'
 }
 
 /** Everything the rules see for one host, computed once per evaluation (and per remedy re-run). */
@@ -162,8 +176,14 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
           message: fillTemplate(rule.message, ctx, rule.compiled, true),
           evidence: evidence(rule, ctx),
           remedies: rule.remedies.flatMap((spec) => {
-            const r = tryRemedy(rule, spec, ev, idx, ctx, topology.kernel)
-            return r ? [r] : []
+            const {remedy, outcome} = tryRemedy(rule, spec, ev, idx, ctx, topology.kernel)
+            opts.onRemedy?.({
+              rule: rule.id,
+              ...(idx === null ? {} : {flow: topology.flows[idx]!.name}),
+              sets: [...Object.keys(spec.sysctl ?? {}), ...Object.keys(spec.flow ?? {})],
+              outcome,
+            })
+            return remedy ? [remedy] : []
           }),
           references: rule.references,
         },
@@ -185,8 +205,15 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   }
 }
 
-function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: number | null, ctx: Ctx, kernel?: string): Remedy | null {
-  if (spec.when && run(rule, spec.when, ctx, 'remedies.when') !== true) return null
+function tryRemedy(
+  rule: LoadedRule,
+  spec: RemedySpec,
+  ev: Evaluation,
+  idx: number | null,
+  ctx: Ctx,
+  kernel?: string,
+): {remedy: Remedy | null; outcome: RemedyTrial['outcome']} {
+  if (spec.when && run(rule, spec.when, ctx, 'remedies.when') !== true) return {remedy: null, outcome: 'gated'}
   const sysctl = spec.sysctl
     ? Object.fromEntries(Object.entries(spec.sysctl).map(([k, t]) => [k, fillTemplate(t, ctx, rule.compiled, false)]))
     : undefined
@@ -195,18 +222,19 @@ function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: numb
     : undefined
   // A template that produced nothing usable (null, NaN) means the model has no value that works.
   const values = [...Object.values(sysctl ?? {}), ...Object.values(flowPatch ?? {})]
-  if (values.some((v) => v === 'null' || v === 'NaN' || v === '' || (typeof v === 'number' && !Number.isFinite(v)))) return null
+  if (values.some((v) => v === 'null' || v === 'NaN' || v === '' || (typeof v === 'number' && !Number.isFinite(v)))) return {remedy: null, outcome: 'no-value'}
 
   const {after, afterIdx} = rerun(rule, ev, idx, sysctl, flowPatch, kernel)
   const afterCtx = contextFor(after, afterIdx)
-  if (fires(rule, afterCtx)) return null
-  return Object.assign(
+  if (fires(rule, afterCtx)) return {remedy: null, outcome: 'rejected'}
+  const remedy: Remedy = Object.assign(
     {},
     sysctl ? {sysctl} : {},
     flowPatch ? {flow: flowPatch as Record<string, number | string | boolean>} : {},
     spec.action ? {action: fillTemplate(spec.action, ctx, rule.compiled, true)} : {},
     {why: fillTemplate(spec.why, ctx, rule.compiled, true), after: evidence(rule, afterCtx)},
   )
+  return {remedy, outcome: 'offered'}
 }
 
 /**

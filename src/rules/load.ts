@@ -44,10 +44,6 @@ export function loadRules(dir = RULES_DIR, opts: {bundle?: boolean} = {}): Loade
   return rules
 }
 
-export function loadRuleFile(file: string): LoadedRule {
-  return parseRuleText(readFileSync(file, 'utf8'), file)
-}
-
 export const RULES_BUNDLE = join(PACKAGE_ROOT, 'dist', 'generated', 'rules.json')
 
 export function rulesDigest(names: string[], texts: string[]): string {

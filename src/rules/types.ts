@@ -30,6 +30,13 @@ export interface RuleCase {
   flows?: Partial<Flow>[]
   /** Kernel counters as a live host would have them (TcpExtPAWSTimewait, ...). */
   counters?: Record<string, number>
+  /** (fires cases) Remedies that must be offered, named by a sysctl key or flow field they set. */
+  offers?: string[]
+  /**
+   * (fires cases) Remedies whose `when` holds but which must be dropped because the model, re-run
+   * with them applied, still fires the rule: the proof that the re-check runs.
+   */
+  rejects?: string[]
 }
 
 export interface Rule {

@@ -63,6 +63,6 @@ export const FLOW_DEFAULTS = {
 } as const
 
 export const NAT_DEFAULTS = {
-  // nf_conntrack_tcp_timeout_time_wait default: 120 s (KERNEL.md, NAT gateways).
+  // nf_conntrack_tcp_timeout_time_wait default: 120 s (docs/kernel.md, NAT gateways).
   conntrack_time_wait: 120,
 } as const

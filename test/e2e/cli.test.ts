@@ -177,6 +177,16 @@ describe('exit codes: --fail-on and waivers', () => {
     expect(waived.map((f) => (f.flow ? `${f.id}:${f.flow}` : f.id)).sort()).toEqual([...waive].sort())
   })
 
+  it('text headings count what the summary line counts: a waived finding is listed as waived, not counted', () => {
+    const r = run(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
+    const {report} = json(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
+    const critical = report.hosts[0]!.findings.filter((f) => f.severity === 'critical')
+    expect(critical.filter((f) => f.waived)).toHaveLength(1)
+    expect(r.stdout).toContain(`CRITICAL (${critical.length - 1}, 1 waived)`)
+    expect(r.stdout).toMatch(new RegExp(`: ${critical.length - 1} critical, `))
+    expect(report.summary.critical).toBe(critical.length - 1)
+  })
+
   it('waiving only one of two critical findings keeps exit 2', () => {
     const r = run(['check', '--example', '--waive', 'server-tw-collision-shared:api-to-php'])
     expect(r.code).toBe(2)
@@ -404,5 +414,30 @@ describe('help, rules and explain', () => {
     const r = run(['explain', 'server-tw-colision-shared'])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('did you mean "server-tw-collision-shared"?')
+  })
+})
+
+describe('help and framework errors read like the tool', () => {
+  it('every command’s USAGE names real flags: no empty alternatives from oclif’s exclusive lists', () => {
+    for (const name of commandNames()) {
+      const r = run([name, '--help'])
+      expect(r.code, name).toBe(0)
+      const usage = r.stdout.slice(r.stdout.indexOf('USAGE'), r.stdout.indexOf('\n\n', r.stdout.indexOf('USAGE')))
+      expect(usage, name).toContain(`$ twadvisor ${name}`)
+      expect(usage, `${name}: ${usage}`).not.toMatch(/\|\s*\||\|\s*[\])]|[[(]\s*\|/)
+    }
+  })
+
+  it('an unknown command is one line in the tool’s form, with the nearest command, exit 1', () => {
+    const r = run(['chekc', '--example'])
+    expect(r.code).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe('twadvisor: error: unknown command "chekc" (did you mean "check"?)\n')
+  })
+
+  it('a missing argument is one line naming it, exit 1', () => {
+    const r = run(['explain'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe('twadvisor: error: missing argument ID: rule id (see `twadvisor rules`)\n')
   })
 })

@@ -5,13 +5,13 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {rootSuite} from '../root.js'
 import {assertBuilt, EXAMPLE_TOPOLOGY, type JsonReport, run} from './helpers.js'
 
 /**
  * `check --netns` against a real network namespace whose sysctls this test sets. Needs root and
  * iproute2 (CI runs as root). The namespace is deleted in afterAll, and also when setup fails.
  */
-const isRoot = process.getuid?.() === 0
 const NS = `twtest-${process.pid}`
 
 function ip(args: string[]): {code: number | null; stdout: string; stderr: string} {
@@ -36,7 +36,7 @@ function hostSysctl(key: string): string {
 let tmp: string
 let topology: string
 
-describe.skipIf(!isRoot)('check --netns against a real network namespace (root)', () => {
+rootSuite('check --netns against a real network namespace', 'network namespaces', () => {
   beforeAll(() => {
     assertBuilt()
     tmp = mkdtempSync(join(tmpdir(), 'tw-netns-'))

@@ -5,12 +5,13 @@
  * a narrow port range in TIME_WAIT, one with the settings an old tcp_tw_recycle-era config
  * leaves behind (timestamps off, tw_reuse 1, rfc1337 1).
  */
-import {execFile, execFileSync} from 'node:child_process'
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {suiteIf} from '../root.js'
 import {canRunFleetTest, fleetUp, nsSysctl, type Fleet} from './netns-hosts.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -61,19 +62,31 @@ const SYSCTLS = {
 
 const FAIL_TASK = 'Fail the hosts with findings at or above twadvisor_fail_on'
 
-describe.skipIf(!can.ok)(`the Ansible role over SSH into namespaces${can.ok ? '' : ` (skipped: ${can.why})`}`, () => {
+suiteIf(can, 'the Ansible role over SSH into namespaces', () => {
   let fleet: Fleet
   let inventory: string
 
+  /** Playbook runs still going: afterAll kills their process groups before the fleet goes. */
+  const running = new Set<ChildProcess>()
+  const killGroup = (child: ChildProcess) => {
+    try {
+      // The whole group: ansible-playbook forks workers (and ssh masters) that outlive a killed parent.
+      if (child.pid) process.kill(-child.pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+
   const playbook = (extra: string[] = []): Promise<PlaybookRun> =>
     new Promise((done, fail) => {
-      execFile(
+      const child = spawn(
         'ansible-playbook',
         ['-i', inventory, join(ROOT, 'ansible/example-playbook.yml'), ...extra],
         {
           cwd: fleet.dir,
-          timeout: 90_000,
-          maxBuffer: 64 << 20,
+          // Its own process group, so a run past its time goes with every worker it forked.
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
           env: {
             ...process.env,
             ANSIBLE_ROLES_PATH: join(ROOT, 'ansible/roles'),
@@ -92,24 +105,45 @@ describe.skipIf(!can.ok)(`the Ansible role over SSH into namespaces${can.ok ? ''
             ANSIBLE_NOCOLOR: '1',
           },
         },
-        (error, stdout, stderr) => {
-          const rc = error ? (typeof error.code === 'number' ? error.code : -1) : 0
-          let parsed: {stats: Record<string, HostStats>; plays: {tasks: {task: {name: string}; hosts: Record<string, TaskResult>}[]}[]}
-          try {
-            parsed = JSON.parse(stdout)
-          } catch {
-            fail(new Error(`ansible-playbook rc ${rc}, no JSON: ${stderr}\n${stdout.slice(0, 4000)}`))
-            return
-          }
-          const tasks = new Map<string, Record<string, TaskResult>>()
-          for (const play of parsed.plays) for (const t of play.tasks) {
-            // "twadvisor : Deploy ..." -> "Deploy ..."
-            const name = t.task.name.replace(/^[\w.-]+ : /, '')
-            tasks.set(name, {...tasks.get(name), ...t.hosts})
-          }
-          done({rc, stats: parsed.stats, tasks, raw: stdout})
-        },
       )
+      running.add(child)
+      let stdout = ''
+      let stderr = ''
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        killGroup(child)
+      }, 90_000)
+      child.on('error', (error) => {
+        clearTimeout(timer)
+        running.delete(child)
+        fail(error)
+      })
+      child.on('close', (code) => {
+        clearTimeout(timer)
+        running.delete(child)
+        if (timedOut) {
+          fail(new Error(`ansible-playbook ran past 90 s and was killed with its process group: ${stderr}\n${stdout.slice(0, 4000)}`))
+          return
+        }
+        const rc = code ?? -1
+        let parsed: {stats: Record<string, HostStats>; plays: {tasks: {task: {name: string}; hosts: Record<string, TaskResult>}[]}[]}
+        try {
+          parsed = JSON.parse(stdout)
+        } catch {
+          fail(new Error(`ansible-playbook rc ${rc}, no JSON: ${stderr}\n${stdout.slice(0, 4000)}`))
+          return
+        }
+        const tasks = new Map<string, Record<string, TaskResult>>()
+        for (const play of parsed.plays) for (const t of play.tasks) {
+          // "twadvisor : Deploy ..." -> "Deploy ..."
+          const name = t.task.name.replace(/^[\w.-]+ : /, '')
+          tasks.set(name, {...tasks.get(name), ...t.hosts})
+        }
+        done({rc, stats: parsed.stats, tasks, raw: stdout})
+      })
     })
 
   const fileOf = (host: string) => join(fleet.dir, host, '60-twadvisor.conf')
@@ -155,6 +189,9 @@ describe.skipIf(!can.ok)(`the Ansible role over SSH into namespaces${can.ok ? ''
   }, 60_000)
 
   afterAll(() => {
+    // A run cut short by the test's own timeout is still going: its group first, then the
+    // namespaces and the fleet's folder.
+    for (const child of running) killGroup(child)
     fleet?.down()
   })
 

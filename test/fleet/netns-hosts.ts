@@ -39,7 +39,7 @@ function run(cmd: string, args: string[], opts: {input?: string; allowFail?: boo
   }
 }
 
-export function canRunFleetTest(): {ok: boolean; why?: string} {
+export function canRunFleetTest(): {ok: boolean; why: string} {
   if (process.getuid?.() !== 0) return {ok: false, why: 'needs root (namespaces, sshd)'}
   for (const bin of ['/usr/sbin/sshd', 'ansible-playbook', 'ssh-keygen', 'ip']) {
     try {
@@ -50,7 +50,7 @@ export function canRunFleetTest(): {ok: boolean; why?: string} {
       return {ok: false, why: `${bin} missing (apt-get install -y ansible-core openssh-server)`}
     }
   }
-  return {ok: true}
+  return {ok: true, why: ''}
 }
 
 /** Wait until something accepts TCP on addr:22, or throw after `ms`. */

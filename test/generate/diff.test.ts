@@ -35,8 +35,9 @@ describe('unifiedDiff', () => {
   })
 
   it('diffs against a missing file (all lines added) and marks a missing final newline', () => {
-    expect(unifiedDiff('', 'x\n', {oldLabel: '/dev/null', newLabel: 'f'})).toBe('--- /dev/null\n+++ f\n@@ -0,0 +1 @@\n+x\n')
-    expect(unifiedDiff('x', 'x\n')).toBe('--- a\n+++ b\n@@ -1 +1 @@\n-x\n\\ No newline at end of file\n+x\n')
+    // jsdiff writes a one-line side as "1,1" where GNU diff writes "1": patch reads both.
+    expect(unifiedDiff('', 'x\n', {oldLabel: '/dev/null', newLabel: 'f'})).toBe('--- /dev/null\n+++ f\n@@ -0,0 +1,1 @@\n+x\n')
+    expect(unifiedDiff('x', 'x\n')).toBe('--- a\n+++ b\n@@ -1,1 +1,1 @@\n-x\n\\ No newline at end of file\n+x\n')
   })
 
   it('always produces a patch that turns the old text into the new one (checked with patch(1))', () => {

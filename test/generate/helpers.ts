@@ -85,11 +85,6 @@ export async function loadInNetns(text: string, keys: string[]): Promise<Record<
   }
 }
 
-/** Tests that need root say so instead of skipping: CI runs them as root. */
-export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('the generate tests load sysctls in network namespaces and mount file systems: run them as root')
-}
-
 /** The TwError a promise rejects with; fails the test when it resolves or throws something else. */
 export async function refusal(p: Promise<unknown>): Promise<TwError> {
   try {

@@ -9,16 +9,15 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {beforeAll, describe, expect, it} from 'vitest'
+import {expect, it} from 'vitest'
 
 import {runLab} from '../../src/lab/run.js'
 import {listLabNs, removeNs, removeStale, run} from '../../src/lab/system.js'
-import {buildDriver, facts, flow, leftovers, requireRoot} from './helpers.js'
+import {rootSuite} from '../root.js'
+import {buildDriver, facts, flow, leftovers} from './helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'run.js')
-
-beforeAll(() => requireRoot())
 
 /** A pid that is certainly gone: a process that has exited. */
 function deadPid(): number {
@@ -41,7 +40,7 @@ function driverProcesses(): number[] {
     .map(Number)
 }
 
-describe('lab cleanup', () => {
+rootSuite('lab cleanup', 'network namespaces, signals to lab drivers', () => {
   it('removes namespaces left by a killed run, and leaves a live run\'s alone', async () => {
     const stale = `twlab-${deadPid()}-stale-client1`
     const sleeper = spawn('sleep', ['30'])

@@ -3,6 +3,7 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {countPeers, rates} from '../../src/sources/observe.js'
+import {rootSuite} from '../root.js'
 
 describe('observe: parsing and rates', () => {
   it('counts TIME_WAIT sockets per peer from ss output, largest first', () => {
@@ -32,7 +33,7 @@ describe('observe: parsing and rates', () => {
 
 // A real namespace with real TIME_WAIT sockets: 50 short connections on 198.18.99.1 where the
 // client closes first, then `observe --netns` must see the opens and the TIME_WAIT peer.
-describe('observe --netns on a real namespace', () => {
+rootSuite('observe --netns on a real namespace', 'network namespaces', () => {
   const ns = `twobs-${process.pid}`
   const ip = (...args: string[]) => execFileSync('ip', args, {stdio: 'pipe'})
   beforeAll(() => {

@@ -13,4 +13,3 @@ export const TARGETS: Record<TargetName, Target> = {
   tuned,
 }
 
-export const TARGET_NAMES = Object.keys(TARGETS) as TargetName[]

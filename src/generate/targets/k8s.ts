@@ -6,7 +6,7 @@ import type {Target} from './types.js'
 /**
  * The kubelet's safe set: namespaced sysctls a pod may set in securityContext.sysctls without
  * the node allowing them. A host sysctl.d file does not reach a pod's network namespace
- * (KERNEL.md), so for a pod these are the only keys that apply without node changes.
+ * (docs/kernel.md), so for a pod these are the only keys that apply without node changes.
  * Sources: https://kubernetes.io/docs/tasks/administer-cluster/sysctl-cluster/ (the safe set)
  * and https://kubernetes.io/docs/reference/node/kernel-version-requirements/ (kernel minima:
  * the kubelet drops a safe sysctl from its allowlist on an older kernel; pkg/kubelet/sysctl/safe_sysctls.go).

@@ -1,0 +1,30 @@
+import {resolve} from 'node:path'
+
+import {defineConfig} from 'vitest/config'
+
+// The tests Stryker runs against each mutant (stryker.config.mjs): unit tests that import src/
+// and need no root. Tests that run bin/run.js exercise dist/, which a mutant of src/ never
+// reaches, and the root-only suites (test/root.ts) are skipped by TW_NO_ROOT.
+export default defineConfig({
+  resolve: {
+    alias: [{find: /^(\.\.\/)+generated\/(.*)$/, replacement: resolve('dist/generated/$2')}],
+  },
+  test: {
+    include: [
+      'test/model/**/*.test.ts',
+      'test/rules/**/*.test.ts',
+      'test/topology/**/*.test.ts',
+      'test/model-command.test.ts',
+      // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
+      // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
+      'test/generate/{plan,validate}.test.ts',
+    ],
+    env: {TW_NO_ROOT: '1'},
+    // One worker thread that keeps its modules between runs: a fresh fork per mutant costs
+    // seconds of imports, the tests themselves milliseconds.
+    pool: 'threads',
+    isolate: false,
+    fileParallelism: false,
+    testTimeout: 60_000,
+  },
+})
