@@ -39,6 +39,9 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params
   const hostCtx: Ctx = Object.assign({} as Ctx, model.host, {
     kernel: model.host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
+    // For messages: never an empty "on this kernel ()".
+    kernelLabel: params.kernel ? `kernel ${params.kernel.raw}` : 'an unknown kernel (assumed current)',
+    twReuseDelaySource: params.twReuseDelaySource,
     kernelKnown: params.kernel !== null,
     portRangeLow: params.portRange[0],
     portRangeHigh: params.portRange[1],
@@ -138,6 +141,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   const ev = evaluation(facts, topology.flows, topology.kernel)
   const findings: Finding[] = []
   for (const rule of rules) {
+    if (!factsHold(rule.facts, ev.params)) continue
     const targets: (number | null)[] =
       rule.applies_to === 'host'
         ? [null]
@@ -175,7 +179,13 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   }
 }
 
+/** A rule or remedy gated on kernel facts runs only where all of them hold (src/facts/kernel-facts.ts). */
+function factsHold(ids: string[] | undefined, params: HostParams): boolean {
+  return ids === undefined || ids.every((id) => (params.facts as Record<string, boolean>)[id] === true)
+}
+
 function tryRemedy(rule: LoadedRule, spec: RemedySpec, ev: Evaluation, idx: number | null, ctx: Ctx, kernel?: string): Remedy | null {
+  if (!factsHold(spec.facts, ev.params)) return null
   if (spec.when && run(rule, spec.when, ctx, 'remedies.when') !== true) return null
   const sysctl = spec.sysctl
     ? Object.fromEntries(Object.entries(spec.sysctl).map(([k, t]) => [k, fillTemplate(t, ctx, rule.compiled, false)]))

@@ -19,6 +19,8 @@ export interface RemedySpec {
   why: string
   /** Optional CEL condition: the remedy is only considered where it holds (kernel has the knob, ...). */
   when?: string
+  /** Kernel facts (src/facts/kernel-facts.ts) the remedy needs: not offered where one does not hold. */
+  facts?: string[]
 }
 
 export interface RuleCase {
@@ -37,6 +39,8 @@ export interface Rule {
   title: string
   severity: Severity
   applies_to: AppliesTo
+  /** Kernel facts (src/facts/kernel-facts.ts) the rule stands on: not evaluated where one does not hold. */
+  facts?: string[]
   when: string
   message: string
   evidence: string[]

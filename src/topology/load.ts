@@ -5,7 +5,7 @@ import {LineCounter, parseDocument, isMap, isSeq, isScalar, type Node} from 'yam
 import {TwError} from '../errors.js'
 import {parsePeer} from './peer.js'
 import {nearest} from '../util/nearest.js'
-import {FLOW_DEFAULTS, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
+import {CLOUD_NAT_PORT_RANGE, FLOW_DEFAULTS, NAT_DEFAULTS, type Flow, type NatSpec, type Topology} from './types.js'
 // Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
 import validateTopology from '../generated/validate-topology.js'
 import {readFileSync} from 'node:fs'
@@ -78,12 +78,17 @@ export function parseTopology(text: string, file: string): Topology {
 
   const raw = data as Omit<Topology, 'file'>
   // Object.assign rather than {...a, ...b, key}: see the note in rules/engine.ts (evaluation).
-  const flows: Flow[] = raw.flows.map((f) => Object.assign({}, FLOW_DEFAULTS, f, {nat: f.nat ? Object.assign({}, NAT_DEFAULTS, f.nat) : undefined}))
+  const flows: Flow[] = raw.flows.map((f) => Object.assign({}, FLOW_DEFAULTS, f, {nat: f.nat ? natWithDefaults(f.nat) : undefined}))
   const flowLines = flows.map((_, i) => at(nodeAt(['flows', i])?.range?.[0]).line ?? 1)
   const waiverLines = (raw.waivers ?? []).map((_, i) => at(nodeAt(['waivers', i, 'id'])?.range?.[0]).line ?? 1)
   const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines, waiverLines}
   crossCheck(topo, (path) => at(nodeAt(path)?.range?.[0]))
   return topo
+}
+
+function natWithDefaults(nat: Partial<NatSpec>): NatSpec {
+  const port_range = nat.port_range ?? CLOUD_NAT_PORT_RANGE
+  return Object.assign({}, NAT_DEFAULTS, nat, {port_range})
 }
 
 function schemaError(

@@ -274,7 +274,8 @@ describe('the schema file the loader validates against', () => {
     }
     expect(Object.keys(schema.properties).sort()).toEqual(['flows', 'host', 'kernel', 'waivers'])
     expect(Object.keys(schema.definitions.flow.properties).sort()).toEqual(
-      ['client_addresses', 'client_port_range', 'closes_first', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
+      // bind_before_connect: issue 12 (host-level accounting).
+      ['bind_before_connect', 'client_addresses', 'client_port_range', 'closes_first', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
     )
   })
 })
