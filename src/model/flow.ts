@@ -219,6 +219,7 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     bindExhaustion: false,
     bindTuplesPerAddress: null,
     bindUsablePorts: null,
+    bindTargetQps: null,
     natKind: null,
     cloudNatQuota: null,
     cloudNatHoldSeconds: null,

@@ -86,7 +86,7 @@ export function hostParams(facts: Facts, kernelOverride?: string): HostParams {
   const kernel = override ?? facts.kernel
   const kernelFacts = factsFor(kernel)
   const delay = num(s['net.ipv4.tcp_tw_reuse_delay'])
-  const buckets = twBucketsDefault(s)
+  const buckets = twBucketsDefault(s, kernel)
   return {
     kernel,
     kernelOverridden: override !== null,
@@ -116,24 +116,26 @@ export function hostParams(facts: Facts, kernelOverride?: string): HostParams {
  * Where maxTwBuckets came from. The kernel sets the default at boot to half the established
  * hash (tcp_init / tcp_sk_init: `cnt / 2`), sized by RAM, so a dump without the key still has a
  * cap; we estimate it from what else the dump holds, most direct first:
- * - tcp_max_orphans: set to the same `cnt / 2` in tcp_init();
- * - tcp_ehash_entries (6.1+): the hash size itself;
- * - tcp_mem: its middle value is about RAM pages / 16 (tcp_init_mem), and the hash gets one
- *   slot per 128 KiB of RAM rounded up to a power of two, at most 512 Ki slots;
- * - nothing: the largest default, 262,144 (the cap we are least likely to overstate).
+ * - tcp_ehash_entries (6.1+): the hash size itself (negative in a namespace sharing the global one);
+ * - tcp_max_orphans: set to the same `cnt / 2` in tcp_init() (unless someone tuned it);
+ * - tcp_mem: its middle value is RAM pages / 16 on current kernels (/ 8 on 3.10: a real CentOS 7
+ *   dump has 247,009 pages for 8 GB), and the hash gets one slot per 128 KiB of RAM rounded to a
+ *   power of two, at most 512 Ki slots; this one is within a factor of two or four;
+ * - nothing: the largest default, 262,144.
  */
-export type TwBucketsSource = 'sysctl' | 'tcp_max_orphans' | 'tcp_ehash_entries' | 'tcp_mem' | 'assumed'
+export type TwBucketsSource = 'sysctl' | 'tcp_ehash_entries' | 'tcp_max_orphans' | 'tcp_mem' | 'assumed'
 
-export function twBucketsDefault(s: Record<string, string>): {value: number; source: TwBucketsSource} {
+export function twBucketsDefault(s: Record<string, string>, kernel: KernelVersion | null = null): {value: number; source: TwBucketsSource} {
   const set = num(s['net.ipv4.tcp_max_tw_buckets'])
   if (set !== null) return {value: set, source: 'sysctl'}
-  const orphans = num(s['net.ipv4.tcp_max_orphans'])
-  if (orphans !== null && orphans > 0) return {value: Math.min(orphans, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_max_orphans'}
   const ehash = num(s['net.ipv4.tcp_ehash_entries'])
   if (ehash !== null && ehash !== 0) return {value: Math.min(Math.abs(ehash) / 2, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_ehash_entries'}
+  const orphans = num(s['net.ipv4.tcp_max_orphans'])
+  if (orphans !== null && orphans > 0) return {value: Math.min(orphans, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_max_orphans'}
   const mem = (s['net.ipv4.tcp_mem'] ?? '').trim().split(/\s+/).map(Number)
   if (mem.length === 3 && mem.every((x) => Number.isFinite(x) && x > 0)) {
-    const ramBytes = mem[1]! * 16 * PAGE_BYTES
+    const pagesPerUnit = kernel !== null && kernel.major < 4 ? 8 : 16
+    const ramBytes = mem[1]! * pagesPerUnit * PAGE_BYTES
     const slots = 2 ** Math.ceil(Math.log2(Math.max(1, ramBytes / (128 * 1024))))
     return {value: Math.min(slots / 2, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_mem'}
   }
@@ -166,6 +168,8 @@ export interface HostAccounting {
   /** bind() before connect() flows, together: TIME_WAIT entries per source address, and the ports they share. */
   bindTuplesPerAddress: number
   bindUsablePorts: number
+  /** The source addresses the bind-before-connect flows share. */
+  bindAddresses: number
   bindExhausted: boolean
   /** conntrack entries the flows keep (null without conntrack on this host). */
   conntrackEntries: number | null
@@ -200,7 +204,7 @@ export function accountHost(host: HostParams, flows: FlowShape[]): HostAccountin
   const bindExhausted = bind.length > 0 && bindTuplesPerAddress > bindUsablePorts + 1e-9
 
   const conntrackEntries = host.conntrackMax === null ? null : flows.reduce((a, f) => a + f.qps * f.conntrackHoldSeconds, 0)
-  return {timeWaitTuples, twOverflowShare, flowEntries, bindTuplesPerAddress, bindUsablePorts, bindExhausted, conntrackEntries}
+  return {timeWaitTuples, twOverflowShare, flowEntries, bindTuplesPerAddress, bindUsablePorts, bindAddresses: addresses, bindExhausted, conntrackEntries}
 }
 
 function usablePortsOf(host: HostParams): number {
@@ -229,6 +233,13 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
     m.bindTuplesPerAddress = m.bindBeforeConnect ? acc.bindTuplesPerAddress : null
     m.bindUsablePorts = m.bindBeforeConnect ? acc.bindUsablePorts : null
     m.bindExhaustion = m.bindBeforeConnect && m.timeWaitOnThisHost && acc.bindExhausted
+    if (m.bindExhaustion) {
+      // What this flow may keep per address once the others' entries are counted.
+      const own = (f.qps * m.timeWaitSeconds * (1 - acc.twOverflowShare)) / acc.bindAddresses
+      const room = acc.bindUsablePorts - (acc.bindTuplesPerAddress - own)
+      const qps = (room * acc.bindAddresses) / (m.timeWaitSeconds * (1 - acc.twOverflowShare)) / (1 + REMEDY_HEADROOM)
+      m.bindTargetQps = qps > 0 ? qps : null
+    }
     // A bound socket's port was chosen by bind(), not connect(): its limit is the bind space.
     if (m.bindBeforeConnect) m.portExhaustion = false
     applyCloudNat(f, m)

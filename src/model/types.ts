@@ -103,6 +103,8 @@ export interface FlowModel {
   /** TIME_WAIT entries per source address of all bind-before-connect flows, and the ports they share. */
   bindTuplesPerAddress: number | null
   bindUsablePorts: number | null
+  /** bind() exhausted: the new-connection rate of this flow (others unchanged) that fits, with 10 % headroom. */
+  bindTargetQps: number | null
   /** The NAT's kind (linux, or a cloud gateway with a published quota). */
   natKind: NatKind | null
   /** Cloud NAT: the quota (ports or connections) per unit, how long a closed connection holds it, units. */

@@ -7,6 +7,7 @@ import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
 import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
 import {patchFlow} from '../topology/patch.js'
+import {judgeRemediesOnHost, type Fired} from './host-remedies.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -16,6 +17,11 @@ export interface EvaluateOptions {
   waive?: string[]
   /** Label when the topology has no `host:`. */
   hostLabel?: string
+  /**
+   * Judge remedies on the whole host (host-remedies.ts): on by default; off for the inner
+   * evaluations that judgement itself runs.
+   */
+  judgeOnHost?: boolean
 }
 
 /** Everything the rules see for one host, computed once per evaluation (and per remedy re-run). */
@@ -170,6 +176,16 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   findings.sort(
     (a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || (a.flow ?? '').localeCompare(b.flow ?? ''),
   )
+  // One separate step: remedies judged against every rule on the host, not just their own.
+  if (opts.judgeOnHost !== false && findings.some((f) => f.remedies.length > 0)) {
+    judgeRemediesOnHost(findings, {
+      sysctls: facts.sysctls,
+      flows: topology.flows,
+      fired: (sysctls, flows) => firedOn(evaluation(Object.assign({}, facts, {sysctls}), flows, topology.kernel), rules),
+      findings: (sysctls, flows, ids) =>
+        evaluateHost(Object.assign({}, facts, {sysctls}), Object.assign({}, topology, {flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false}).findings,
+    })
+  }
   return {
     host: topology.host ?? opts.hostLabel ?? (facts.source === 'live' ? 'localhost' : facts.source),
     kernel: ev.params.kernel?.raw ?? null,
@@ -177,6 +193,22 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
     findings,
     model: {host: ev.model.host, flows: ev.model.flows},
   }
+}
+
+/** Which rules fire on one host state (for judging remedies on the whole host): no messages, no remedies. */
+function firedOn(ev: Evaluation, rules: LoadedRule[]): Fired[] {
+  const out: Fired[] = []
+  for (const rule of rules) {
+    if (!factsHold(rule.facts, ev.params)) continue
+    if (rule.applies_to === 'host') {
+      if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
+      continue
+    }
+    ev.flows.forEach((f, i) => {
+      if ((rule.applies_to === 'any' || f.role === rule.applies_to) && fires(rule, contextFor(ev, i))) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+    })
+  }
+  return out
 }
 
 /** A rule or remedy gated on kernel facts runs only where all of them hold (src/facts/kernel-facts.ts). */

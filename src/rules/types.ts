@@ -60,6 +60,8 @@ export interface Remedy {
   why: string
   /** The model's numbers with the remedy applied (margin, safeQps, collisionShare, ...). */
   after: Record<string, number | string | boolean | null>
+  /** Set when the remedy is offered only together with other findings' fixes (host-remedies.ts): their `id` or `id:flow`. */
+  combinedWith?: string[]
 }
 
 export interface Finding {

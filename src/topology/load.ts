@@ -86,7 +86,7 @@ export function parseTopology(text: string, file: string): Topology {
   return topo
 }
 
-function natWithDefaults(nat: Partial<NatSpec>): NatSpec {
+export function natWithDefaults(nat: Partial<NatSpec>): NatSpec {
   const port_range = nat.port_range ?? CLOUD_NAT_PORT_RANGE
   return Object.assign({}, NAT_DEFAULTS, nat, {port_range})
 }
