@@ -59,9 +59,10 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
   const added: {id: string; flow?: string; sysctl: Record<string, string>}[] = []
   for (let round = 0; round <= MAX_ROUNDS; round++) {
     const state = apply(hooks, sysctl, patches)
-    const created = hooks
-      .fired(state.sysctls, state.flows)
-      .filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
+    const fired = hooks.fired(state.sysctls, state.flows)
+    // What the combination adds must not undo the remedy: its own finding stays cleared.
+    if (added.length > 0 && fired.some((f) => f.id === finding.id && f.flow === finding.flow)) return null
+    const created = fired.filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
     if (created.length === 0) {
       if (added.length === 0) return remedy
       return combined(remedy, sysctl, added)
