@@ -41,6 +41,8 @@ export const RELEVANT_COUNTERS = [
   'TcpExtTWKilled',
   'TcpExtTCPTimeWaitOverflow',
   'TcpExtPAWSTimewait',
+  // Before 6.16 PAWS rejects in TIME_WAIT are counted here, with the established ones.
+  'TcpExtPAWSEstab',
   'TcpExtTCPACKSkippedTimeWait',
   'TcpExtTCPSynRetrans',
 ] as const
