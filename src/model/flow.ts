@@ -145,7 +145,7 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     const limit = Math.min(clientSafe, natSafe)
     safeQps = Number.isFinite(limit) ? limit : null
     portExhaustion = flow.qps > clientSafe + EPS
-    scanQps = twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / timeWaitSeconds) * tupleSpaces
+    scanQps = twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / (timeWaitSeconds * keptShare)) * tupleSpaces
     connectsBeforeFailure = portExhaustion ? clientUsable : null
     if (host.vendorTimeWaitSeconds !== null && flow.role === 'client' && portExhaustion) {
       const t = Math.floor(clientUsable / qpsPerTupleSpace)
