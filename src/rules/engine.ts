@@ -5,8 +5,9 @@ import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
-import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
+import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec, type Severity} from './types.js'
 import {patchFlow} from '../topology/patch.js'
+import {RELEVANT_KEYS} from '../facts/keys.js'
 import {judgeRemediesOnHost, type Fired} from './host-remedies.js'
 
 type Ctx = Record<string, unknown>
@@ -179,9 +180,12 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   // One separate step: remedies judged against every rule on the host, not just their own.
   if (opts.judgeOnHost !== false && findings.some((f) => f.remedies.length > 0)) {
     judgeRemediesOnHost(findings, {
-      sysctls: facts.sysctls,
+      // Rules read only RELEVANT_KEYS (a test holds them to it), so the changed states carry just
+      // those: copying a 1,300-key dump per remedy was most of this step's time.
+      sysctls: relevantSysctls(facts.sysctls),
       flows: topology.flows,
-      fired: (sysctls, flows) => firedOn(evaluation(Object.assign({}, facts, {sysctls}), flows, topology.kernel), rules),
+      fired: (sysctls, flows, minSeverity, onlyFlow) =>
+        firedOn(evaluation(Object.assign({}, facts, {sysctls}), flows, topology.kernel), rules, minSeverity, onlyFlow),
       findings: (sysctls, flows, ids) =>
         evaluateHost(Object.assign({}, facts, {sysctls}), Object.assign({}, topology, {flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false}).findings,
     })
@@ -195,16 +199,24 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   }
 }
 
+function relevantSysctls(all: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k of RELEVANT_KEYS) if (all[k] !== undefined) out[k] = all[k]
+  return out
+}
+
 /** Which rules fire on one host state (for judging remedies on the whole host): no messages, no remedies. */
-function firedOn(ev: Evaluation, rules: LoadedRule[]): Fired[] {
+function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'info', onlyFlow?: string): Fired[] {
   const out: Fired[] = []
+  const min = severityRank(minSeverity)
   for (const rule of rules) {
-    if (!factsHold(rule.facts, ev.params)) continue
+    if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
     if (rule.applies_to === 'host') {
       if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
       continue
     }
     ev.flows.forEach((f, i) => {
+      if (onlyFlow !== undefined && f.name !== onlyFlow) return
       if ((rule.applies_to === 'any' || f.role === rule.applies_to) && fires(rule, contextFor(ev, i))) out.push({id: rule.id, flow: f.name, severity: rule.severity})
     })
   }

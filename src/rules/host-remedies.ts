@@ -24,8 +24,11 @@ export interface Fired {
 export interface HostHooks {
   sysctls: Record<string, string>
   flows: Flow[]
-  /** The rules that fire on this state. */
-  fired(sysctls: Record<string, string>, flows: Flow[]): Fired[]
+  /**
+   * The rules that fire on this state, of at least `minSeverity`; with `onlyFlow`, only the host
+   * rules and that flow's (a change to one flow's declaration moves nothing on the others).
+   */
+  fired(sysctls: Record<string, string>, flows: Flow[], minSeverity?: Severity, onlyFlow?: string): Fired[]
   /** Full findings (with remedies checked by the model) for these rule ids on this state. */
   findings(sysctls: Record<string, string>, flows: Flow[], ruleIds: Set<string>): Finding[]
 }
@@ -59,7 +62,9 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
   const added: {id: string; flow?: string; sysctl: Record<string, string>}[] = []
   for (let round = 0; round <= MAX_ROUNDS; round++) {
     const state = apply(hooks, sysctl, patches)
-    const fired = hooks.fired(state.sysctls, state.flows)
+    // Only rules as severe as the finding can matter; a flow-only change can only move that flow.
+    const onlyFlow = Object.keys(sysctl).length === 0 && patches.size === 1 ? [...patches.keys()][0] : undefined
+    const fired = hooks.fired(state.sysctls, state.flows, finding.severity, onlyFlow)
     // What the combination adds must not undo the remedy: its own finding stays cleared.
     if (added.length > 0 && fired.some((f) => f.id === finding.id && f.flow === finding.flow)) return null
     const created = fired.filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
