@@ -18,6 +18,11 @@ export const RELEVANT_KEYS = [
   'net.ipv4.tcp_syn_retries',
   'net.netfilter.nf_conntrack_tcp_timeout_time_wait',
   'net.netfilter.nf_conntrack_max',
+  // tcp_max_tw_buckets' default is estimated from these when the key is absent (model/host.ts).
+  'net.ipv4.tcp_max_orphans',
+  'net.ipv4.tcp_ehash_entries',
+  'net.ipv4.tcp_mem',
+  'net.nf_conntrack_max',
 ] as const
 
 /**
@@ -36,6 +41,8 @@ export const RELEVANT_COUNTERS = [
   'TcpExtTWKilled',
   'TcpExtTCPTimeWaitOverflow',
   'TcpExtPAWSTimewait',
+  // Before 6.16 PAWS rejects in TIME_WAIT are counted here, with the established ones.
+  'TcpExtPAWSEstab',
   'TcpExtTCPACKSkippedTimeWait',
   'TcpExtTCPSynRetrans',
 ] as const

@@ -1,7 +1,7 @@
-import {kernelAtLeast, kernelCode} from '../facts/kernel.js'
+import {kernelAtLeast} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
 import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
-import type {HostParams} from './host.js'
+import {modelHost, twReuseApplies, type HostParams} from './host.js'
 import {
   collisionShare,
   firstParityPorts,
@@ -11,25 +11,13 @@ import {
   reuseIntervalConnects,
   usablePorts,
 } from './ports.js'
-import type {FlowModel, HostModel, ModelResult} from './types.js'
+import type {FlowModel, ModelResult} from './types.js'
 
 const EPS = 1e-9
 
-/** The model for one host and its flows: pure arithmetic, no I/O. */
+/** The model for one host and its flows: pure arithmetic, no I/O (host-level accounting: host.ts). */
 export function runModel(host: HostParams, flows: Flow[]): ModelResult {
-  const models = flows.map((f) => modelFlow(host, f))
-  const timeWaitTuples = models.filter((m) => m.timeWaitOnThisHost).reduce((s, m) => s + m.timeWaitTuples, 0)
-  const hostModel: HostModel = {
-    timeWaitTuples,
-    maxTwBuckets: host.maxTwBuckets,
-    twOverflow: host.maxTwBuckets !== null && timeWaitTuples > host.maxTwBuckets,
-    twCapIsCollisionRemedy:
-      host.maxTwBuckets !== null &&
-      models.some((m) => m.role === 'server' && m.sharedAddresses && m.twBucketsForSafeReuse !== null && host.maxTwBuckets! <= m.twBucketsForSafeReuse),
-    timeWaitSeconds: host.timeWaitSeconds,
-    kernelCode: kernelCode(host.kernel),
-  }
-  return {host: hostModel, flows: models}
+  return modelHost(host, flows, modelFlow)
 }
 
 export function modelFlow(host: HostParams, flow: Flow): FlowModel {
@@ -140,23 +128,24 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
   if (flow.closes_first === 'client') {
     // tcp_tw_reuse=1 only for outgoing connections and with timestamps (KERNEL.md); we know the
     // client's settings only when this host is the client.
-    twReuseEffective = flow.role === 'client' && host.twReuse === 1 && host.timestamps > 0
+    twReuseEffective = flow.role === 'client' && twReuseApplies(host, flow) && host.timestamps > 0
     const clientBuckets = flow.role === 'client' ? host.maxTwBuckets : null
     // The client's own port range applies (a NAT in between adds its own limit below).
     const clientRange = flow.role === 'client' ? host.portRange : flow.client_port_range ?? DEFAULT_PORT_RANGE
     const clientReserved = flow.role === 'client' ? host.reservedPorts : []
     const clientUsable = usablePorts(clientRange, clientReserved)
     const holdSeconds = twReuseEffective ? host.twReuseDelayMs / 1000 : timeWaitSeconds
-    // Past tcp_max_tw_buckets the closing socket skips TIME_WAIT, so a cap below the port count
-    // means the ports never all sit in TIME_WAIT.
-    const capped = clientBuckets !== null && clientBuckets < clientUsable
-    const perSpace = capped ? Infinity : clientUsable / holdSeconds
+    // Past tcp_max_tw_buckets the closing socket skips TIME_WAIT. The cap is per namespace, so
+    // the share of this flow's closes that skip it comes from all the host's flows (host.ts).
+    const keptShare = clientBuckets === null ? 1 : 1 - (host.twOverflowShare ?? 0)
+    const capped = keptShare <= EPS
+    const perSpace = capped ? Infinity : clientUsable / (holdSeconds * keptShare)
     const clientSafe = perSpace * tupleSpaces
     const natSafe = flow.nat && natExhausted ? natCapacityQps! : Infinity
     const limit = Math.min(clientSafe, natSafe)
     safeQps = Number.isFinite(limit) ? limit : null
     portExhaustion = flow.qps > clientSafe + EPS
-    scanQps = twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / timeWaitSeconds) * tupleSpaces
+    scanQps = twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / (timeWaitSeconds * keptShare)) * tupleSpaces
     connectsBeforeFailure = portExhaustion ? clientUsable : null
     if (host.vendorTimeWaitSeconds !== null && flow.role === 'client' && portExhaustion) {
       const t = Math.floor(clientUsable / qpsPerTupleSpace)
@@ -223,6 +212,22 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     suggestedPortRange,
     twBucketsForSafeReuse,
     vendorTimeWaitForSafeReuse,
+    // Filled in by the host-level step (host.ts modelHost, cloud-nat.ts).
+    timeWaitEntries: 0,
+    twOverflowShare: 0,
+    bindBeforeConnect: false,
+    bindExhaustion: false,
+    bindTuplesPerAddress: null,
+    bindUsablePorts: null,
+    bindTargetQps: null,
+    natKind: null,
+    cloudNatQuota: null,
+    cloudNatHoldSeconds: null,
+    cloudNatQuotaUnits: null,
+    cloudNatCapacityQps: null,
+    cloudNatExhausted: false,
+    cloudNatQuotaNeeded: null,
+    cloudNatUnitsNeeded: null,
   }
 }
 

@@ -1,12 +1,20 @@
 import type {Facts} from '../facts/types.js'
-import {parseKernel, type KernelVersion} from '../facts/kernel.js'
+import {kernelCode, parseKernel, type KernelVersion} from '../facts/kernel.js'
+import {parsePeer} from '../topology/peer.js'
+import type {Flow} from '../topology/types.js'
+import {applyCloudNat} from './cloud-nat.js'
+import {usablePorts} from './ports.js'
+import {factsFor, type FactId} from '../facts/kernel-facts.js'
 import {
   DEFAULT_CONNTRACK_TIME_WAIT_SECONDS,
   DEFAULT_PORT_RANGE,
   DEFAULT_TW_REUSE_DELAY_MS,
   DEFAULT_UNPRIVILEGED_PORT_START,
+  REMEDY_HEADROOM,
   TCP_TIMEWAIT_SECONDS,
 } from './constants.js'
+import type {FlowModel, HostModel, ModelResult} from './types.js'
+import {MAX_TW_BUCKETS_DEFAULT_CEILING, PAGE_BYTES, PRE_6_14_TW_REUSE_DELAY_MS} from './host-constants.js'
 
 /** The host settings the model uses, parsed once from the facts. -1 / null means absent. */
 export interface HostParams {
@@ -20,8 +28,19 @@ export interface HostParams {
   /** tcp_tw_reuse: 0, 1, 2 (loopback only), or null when the key is absent. */
   twReuse: number | null
   twReuseDelayMs: number
+  /**
+   * Where twReuseDelayMs comes from: the sysctl, its 6.14+ default, or (before 6.14, no sysctl)
+   * the worst case of the whole-second test: up to 2 s since the last timestamped segment.
+   */
+  twReuseDelaySource: 'sysctl' | 'default' | 'whole-seconds'
   timestamps: number
+  /** tcp_max_tw_buckets: the sysctl, or the kernel's default estimated when the key is absent. */
   maxTwBuckets: number | null
+  maxTwBucketsSource: TwBucketsSource
+  /** The kernel facts (src/facts/kernel-facts.ts) for this host's kernel. */
+  facts: Record<FactId, boolean>
+  /** nf_conntrack_max when the host has conntrack loaded (null: no conntrack on this host). */
+  conntrackMax: number | null
   rfc1337: number
   /** tcp_tw_recycle: present only on kernels before 4.12 (and vendor 3.10 kernels). */
   twRecycle: number | null
@@ -31,6 +50,11 @@ export interface HostParams {
   conntrackTimeWaitSeconds: number | null
   /** The TIME_WAIT length this host really applies. */
   timeWaitSeconds: number
+  /**
+   * Set by runModel's second pass (accountHost): the share of closes that skip TIME_WAIT because
+   * the flows together overflow tcp_max_tw_buckets. Absent on the first pass.
+   */
+  twOverflowShare?: number
 }
 
 function num(v: string | undefined): number | null {
@@ -62,17 +86,26 @@ export function hostParams(facts: Facts, kernelOverride?: string): HostParams {
   const hasRange = range.length === 2 && range.every(Number.isFinite)
   const vendor = num(s['net.ipv4.tcp_tw_timeout'])
   const override = kernelOverride ? parseKernel(kernelOverride) : null
+  const kernel = override ?? facts.kernel
+  const kernelFacts = factsFor(kernel)
+  const delay = num(s['net.ipv4.tcp_tw_reuse_delay'])
+  const buckets = twBucketsDefault(s, kernel)
   return {
-    kernel: override ?? facts.kernel,
+    kernel,
     kernelOverridden: override !== null,
     portRange: hasRange ? [range[0]!, range[1]!] : DEFAULT_PORT_RANGE,
     portRangeDeclared: hasRange,
     reservedPorts: parsePortList(s['net.ipv4.ip_local_reserved_ports']),
     unprivilegedPortStart: num(s['net.ipv4.ip_unprivileged_port_start']) ?? DEFAULT_UNPRIVILEGED_PORT_START,
     twReuse: num(s['net.ipv4.tcp_tw_reuse']),
-    twReuseDelayMs: num(s['net.ipv4.tcp_tw_reuse_delay']) ?? DEFAULT_TW_REUSE_DELAY_MS,
+    // Before 6.14 tcp_twsk_unique() compares whole seconds, so a port waits up to 2 s (KERNEL.md).
+    twReuseDelayMs: delay ?? (kernelFacts.tw_reuse_delay_sysctl ? DEFAULT_TW_REUSE_DELAY_MS : PRE_6_14_TW_REUSE_DELAY_MS),
+    twReuseDelaySource: delay !== null ? 'sysctl' : kernelFacts.tw_reuse_delay_sysctl ? 'default' : 'whole-seconds',
     timestamps: num(s['net.ipv4.tcp_timestamps']) ?? 1,
-    maxTwBuckets: num(s['net.ipv4.tcp_max_tw_buckets']),
+    maxTwBuckets: buckets.value,
+    maxTwBucketsSource: buckets.source,
+    facts: kernelFacts,
+    conntrackMax: num(s['net.netfilter.nf_conntrack_max']) ?? num(s['net.nf_conntrack_max']),
     rfc1337: num(s['net.ipv4.tcp_rfc1337']) ?? 0,
     twRecycle: num(s['net.ipv4.tcp_tw_recycle']),
     finTimeoutSeconds: num(s['net.ipv4.tcp_fin_timeout']),
@@ -82,4 +115,202 @@ export function hostParams(facts: Facts, kernelOverride?: string): HostParams {
   }
 }
 
+/**
+ * Where maxTwBuckets came from. The kernel sets the default at boot to half the established
+ * hash (tcp_init / tcp_sk_init: `cnt / 2`), sized by RAM, so a dump without the key still has a
+ * cap; we estimate it from what else the dump holds, most direct first:
+ * - tcp_ehash_entries (6.1+): the hash size itself (negative in a namespace sharing the global one);
+ * - tcp_max_orphans: set to the same `cnt / 2` in tcp_init() (unless someone tuned it);
+ * - tcp_mem: its middle value is RAM pages / 16 on current kernels (/ 8 on 3.10: a real CentOS 7
+ *   dump has 247,009 pages for 8 GB), and the hash gets one slot per 128 KiB of RAM rounded to a
+ *   power of two, at most 512 Ki slots; this one is within a factor of two or four;
+ * - nothing: the largest default, 262,144.
+ */
+export type TwBucketsSource = 'sysctl' | 'tcp_ehash_entries' | 'tcp_max_orphans' | 'tcp_mem' | 'assumed'
+
+export function twBucketsDefault(s: Record<string, string>, kernel: KernelVersion | null = null): {value: number; source: TwBucketsSource} {
+  const set = num(s['net.ipv4.tcp_max_tw_buckets'])
+  if (set !== null) return {value: set, source: 'sysctl'}
+  const ehash = num(s['net.ipv4.tcp_ehash_entries'])
+  if (ehash !== null && ehash !== 0) return {value: Math.min(Math.abs(ehash) / 2, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_ehash_entries'}
+  const orphans = num(s['net.ipv4.tcp_max_orphans'])
+  if (orphans !== null && orphans > 0) return {value: Math.min(orphans, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_max_orphans'}
+  const mem = (s['net.ipv4.tcp_mem'] ?? '').trim().split(/\s+/).map(Number)
+  if (mem.length === 3 && mem.every((x) => Number.isFinite(x) && x > 0)) {
+    const pagesPerUnit = kernel !== null && kernel.major < 4 ? 8 : 16
+    const ramBytes = mem[1]! * pagesPerUnit * PAGE_BYTES
+    const slots = 2 ** Math.ceil(Math.log2(Math.max(1, ramBytes / (128 * 1024))))
+    return {value: Math.min(slots / 2, MAX_TW_BUCKETS_DEFAULT_CEILING), source: 'tcp_mem'}
+  }
+  return {value: MAX_TW_BUCKETS_DEFAULT_CEILING, source: 'assumed'}
+}
+
 export {DEFAULT_CONNTRACK_TIME_WAIT_SECONDS}
+
+/**
+ * Host-level accounting (issue 12): what the flows of one host do TOGETHER, which a model of
+ * one flow cannot see.
+ * - TIME_WAIT: each flow keeps qps × TIME_WAIT entries, but never more than its tuple space (a
+ *   destination's source ports × source addresses × endpoints); the sum meets the namespace's
+ *   tcp_max_tw_buckets (one cap per network namespace, not per flow). Past it every closing
+ *   socket has the same chance to skip TIME_WAIT, so the overflow share is split among the flows
+ *   in proportion to their entries.
+ * - bind() before connect(): such flows pick ports through the bind hash, where a TIME_WAIT
+ *   owner is a conflict for ANY destination, so their entries share one port space per source
+ *   address and the failure is EADDRINUSE at bind().
+ * - conntrack: when the host tracks connections, each new one keeps an entry while it lives in
+ *   TIME_WAIT or CLOSE (120 s / 10 s by default), against nf_conntrack_max.
+ */
+export interface HostAccounting {
+  /** TIME_WAIT entries of every flow on this host, each bounded by its tuple space. */
+  timeWaitTuples: number
+  /** Share of this host's closes that skip TIME_WAIT because the cap is full (0..1). */
+  twOverflowShare: number
+  /** Per flow: its TIME_WAIT entries bounded by its tuple space (0 when the peer holds them). */
+  flowEntries: number[]
+  /** bind() before connect() flows, together: TIME_WAIT entries per source address, and the ports they share. */
+  bindTuplesPerAddress: number
+  bindUsablePorts: number
+  /** The source addresses the bind-before-connect flows share. */
+  bindAddresses: number
+  bindExhausted: boolean
+  /** conntrack entries the flows keep (null without conntrack on this host). */
+  conntrackEntries: number | null
+}
+
+export interface FlowShape {
+  role: 'client' | 'server' | 'nat'
+  closesFirst: 'client' | 'server'
+  qps: number
+  timeWaitSeconds: number
+  timeWaitOnThisHost: boolean
+  /** The ports one (source address, destination) can use, times the tuple spaces. */
+  tupleSpaceBound: number
+  bindBeforeConnect: boolean
+  clientAddresses: number
+  /** nf_conntrack_tcp_timeout_time_wait that applies to this flow on this host, s. */
+  conntrackHoldSeconds: number
+}
+
+export function accountHost(host: HostParams, flows: FlowShape[]): HostAccounting {
+  const flowEntries = flows.map((f) => (f.timeWaitOnThisHost ? Math.min(f.qps * f.timeWaitSeconds, f.tupleSpaceBound) : 0))
+  const timeWaitTuples = flowEntries.reduce((a, b) => a + b, 0)
+  const cap = host.maxTwBuckets
+  const twOverflowShare = cap !== null && timeWaitTuples > cap ? 1 - cap / timeWaitTuples : 0
+
+  const bind = flows.filter((f) => f.bindBeforeConnect && f.role === 'client' && f.timeWaitOnThisHost)
+  // bind(ip, 0) may take any port of the range (it prefers the opposite parity, then all).
+  const bindUsablePorts = usablePortsOf(host)
+  // The flows share the host's source addresses; the fewest any of them declares bounds them all.
+  const addresses = bind.length ? Math.min(...bind.map((f) => f.clientAddresses)) : 1
+  const bindTuplesPerAddress = (bind.reduce((a, f) => a + f.qps * f.timeWaitSeconds, 0) * (1 - twOverflowShare)) / addresses
+  const bindExhausted = bind.length > 0 && bindTuplesPerAddress > bindUsablePorts + 1e-9
+
+  const conntrackEntries = host.conntrackMax === null ? null : flows.reduce((a, f) => a + f.qps * f.conntrackHoldSeconds, 0)
+  return {timeWaitTuples, twOverflowShare, flowEntries, bindTuplesPerAddress, bindUsablePorts, bindAddresses: addresses, bindExhausted, conntrackEntries}
+}
+
+function usablePortsOf(host: HostParams): number {
+  return usablePorts(host.portRange, host.reservedPorts)
+}
+
+/**
+ * The model for one host: every flow alone (`modelOne`, src/model/flow.ts), then what they do
+ * together (accountHost). When the flows together overflow tcp_max_tw_buckets, the client flows
+ * are modelled again with the overflow share, since closes that skip TIME_WAIT free their ports.
+ */
+export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: HostParams, flow: Flow) => FlowModel): ModelResult {
+  let models = flows.map((f) => modelOne(host, f))
+  const shapes = (ms: FlowModel[]) => ms.map((m, i) => flowShape(host, flows[i]!, m))
+  let acc = accountHost(host, shapes(models))
+  if (acc.twOverflowShare > 0) {
+    const capped: HostParams = Object.assign({}, host, {twOverflowShare: acc.twOverflowShare})
+    models = flows.map((f) => modelOne(capped, f))
+    acc = accountHost(host, shapes(models))
+  }
+  models.forEach((m, i) => {
+    const f = flows[i]!
+    m.timeWaitEntries = acc.flowEntries[i]! * (1 - acc.twOverflowShare)
+    m.twOverflowShare = m.timeWaitOnThisHost ? acc.twOverflowShare : 0
+    m.bindBeforeConnect = f.role === 'client' && f.bind_before_connect === true
+    m.bindTuplesPerAddress = m.bindBeforeConnect ? acc.bindTuplesPerAddress : null
+    m.bindUsablePorts = m.bindBeforeConnect ? acc.bindUsablePorts : null
+    m.bindExhaustion = m.bindBeforeConnect && m.timeWaitOnThisHost && acc.bindExhausted
+    if (m.bindExhaustion) {
+      // What this flow may keep per address once the others' entries are counted.
+      const own = (f.qps * m.timeWaitSeconds * (1 - acc.twOverflowShare)) / acc.bindAddresses
+      const room = acc.bindUsablePorts - (acc.bindTuplesPerAddress - own)
+      const qps = (room * acc.bindAddresses) / (m.timeWaitSeconds * (1 - acc.twOverflowShare)) / (1 + REMEDY_HEADROOM)
+      m.bindTargetQps = qps > 0 ? qps : null
+    }
+    // A bound socket's port was chosen by bind(), not connect(): its limit is the bind space.
+    if (m.bindBeforeConnect) m.portExhaustion = false
+    applyCloudNat(f, m)
+  })
+  const cap = host.maxTwBuckets
+  const conntrackMax = host.conntrackMax
+  const conntrackFull = conntrackMax !== null && acc.conntrackEntries !== null && acc.conntrackEntries > conntrackMax
+  const hostModel: HostModel = {
+    timeWaitTuples: acc.timeWaitTuples,
+    maxTwBuckets: cap,
+    twOverflow: cap !== null && acc.timeWaitTuples > cap,
+    twCapIsCollisionRemedy:
+      cap !== null &&
+      models.some((m) => m.role === 'server' && m.sharedAddresses && m.twBucketsForSafeReuse !== null && cap <= m.twBucketsForSafeReuse),
+    timeWaitSeconds: host.timeWaitSeconds,
+    kernelCode: kernelCode(host.kernel),
+    maxTwBucketsSource: host.maxTwBucketsSource,
+    maxTwBucketsEstimated: host.maxTwBucketsSource !== 'sysctl',
+    twOverflowShare: acc.twOverflowShare,
+    twOverflowTuples: cap === null ? 0 : Math.max(0, acc.timeWaitTuples - cap),
+    conntrackEntries: acc.conntrackEntries,
+    conntrackMax,
+    conntrackFull,
+    conntrackMaxNeeded: conntrackFull ? Math.ceil(acc.conntrackEntries! * (1 + REMEDY_HEADROOM)) : null,
+    facts: host.facts,
+  }
+  return {host: hostModel, flows: models}
+}
+
+function flowShape(host: HostParams, flow: Flow, m: FlowModel): FlowShape {
+  const bbc = flow.role === 'client' && flow.bind_before_connect === true
+  // The ports the closing side's tuples can use: the client's own range when this host is the
+  // client, else the range the server sees (the clients', or the NAT pool).
+  const ports = flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : m.usablePorts
+  return {
+    role: flow.role,
+    closesFirst: flow.closes_first,
+    qps: flow.qps,
+    timeWaitSeconds: m.timeWaitSeconds,
+    timeWaitOnThisHost: m.timeWaitOnThisHost,
+    tupleSpaceBound: ports * (bbc ? flow.client_addresses : m.tupleSpaces),
+    bindBeforeConnect: bbc,
+    clientAddresses: flow.client_addresses,
+    conntrackHoldSeconds: flow.role === 'nat' && flow.nat ? flow.nat.conntrack_time_wait : host.conntrackTimeWaitSeconds ?? DEFAULT_CONNTRACK_TIME_WAIT_SECONDS,
+  }
+}
+
+/**
+ * Does tcp_tw_reuse let this client flow's connect() take a TIME_WAIT port? 1: toward any peer.
+ * 2 (the default since 4.19): only toward loopback (127.0.0.0/8, ::1, v4-mapped loopback; a
+ * socket bound to lo also counts, which a topology cannot say). Before 4.19 the kernel only
+ * tested the value for non-zero, so 2 meant "on" (tcp_twsk_unique, KERNEL.md).
+ */
+export function twReuseApplies(host: HostParams, flow: Flow): boolean {
+  if (host.twReuse === null || host.twReuse === 0) return false
+  if (host.twReuse === 2 && host.facts.tw_reuse_loopback) return isLoopbackPeer(flow.peer)
+  return true
+}
+
+export function isLoopbackPeer(peer: string): boolean {
+  let ip: string
+  try {
+    ip = parsePeer(peer).host.toLowerCase()
+  } catch {
+    return false
+  }
+  if (ip === 'localhost') return true
+  if (ip === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(ip)) return true
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(ip)
+  return v4 !== null && v4[1] === '127'
+}

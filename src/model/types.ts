@@ -1,4 +1,4 @@
-import type {Closer, Role} from '../topology/types.js'
+import type {Closer, NatKind, Role} from '../topology/types.js'
 import type {PortSelection} from './ports.js'
 
 /**
@@ -90,6 +90,35 @@ export interface FlowModel {
   suggestedPortRange: [number, number] | null
   twBucketsForSafeReuse: number | null
   vendorTimeWaitForSafeReuse: number | null
+
+  // --- Host-level accounting and cloud NATs (src/model/host.ts, src/model/cloud-nat.ts) ---
+  /** TIME_WAIT entries this flow keeps on this host: qps × TIME_WAIT, at most its tuple space, less its overflow share. */
+  timeWaitEntries: number
+  /** Share of this flow's closes that skip TIME_WAIT because the host's cap is full. */
+  twOverflowShare: number
+  /** The client binds (ip, 0) before connect(): its ports come from one space per source address. */
+  bindBeforeConnect: boolean
+  /** bind() before connect() flows together hold every port of a source address: bind() fails with EADDRINUSE. */
+  bindExhaustion: boolean
+  /** TIME_WAIT entries per source address of all bind-before-connect flows, and the ports they share. */
+  bindTuplesPerAddress: number | null
+  bindUsablePorts: number | null
+  /** bind() exhausted: the new-connection rate of this flow (others unchanged) that fits, with 10 % headroom. */
+  bindTargetQps: number | null
+  /** The NAT's kind (linux, or a cloud gateway with a published quota). */
+  natKind: NatKind | null
+  /** Cloud NAT: the quota (ports or connections) per unit, how long a closed connection holds it, units. */
+  cloudNatQuota: number | null
+  cloudNatHoldSeconds: number | null
+  cloudNatQuotaUnits: number | null
+  /** Cloud NAT: new connections per second the quota sustains toward this flow's destinations. */
+  cloudNatCapacityQps: number | null
+  /** Cloud NAT over its quota: connections fail (no eviction in a cloud gateway). */
+  cloudNatExhausted: boolean
+  /** Cloud NAT: the quota per unit (ports per VM / instance) that would carry the flow with 10 % headroom. */
+  cloudNatQuotaNeeded: number | null
+  /** Cloud NAT: the units (NAT addresses, VMs) that would carry the flow at today's quota. */
+  cloudNatUnitsNeeded: number | null
 }
 
 export interface HostModel {
@@ -105,6 +134,23 @@ export interface HostModel {
   twCapIsCollisionRemedy: boolean
   timeWaitSeconds: number
   kernelCode: number
+
+  // --- Host-level accounting (src/model/host.ts) ---
+  /** Where maxTwBuckets comes from: the sysctl or an estimate of the kernel's RAM-sized default. */
+  maxTwBucketsSource: string
+  maxTwBucketsEstimated: boolean
+  /** Share of this host's closes that skip TIME_WAIT because the flows together overflow the cap. */
+  twOverflowShare: number
+  /** Entries past the cap: closes per second that skip TIME_WAIT, times TIME_WAIT. */
+  twOverflowTuples: number
+  /** conntrack on this host: entries the flows keep in TIME_WAIT, and nf_conntrack_max (null: no conntrack). */
+  conntrackEntries: number | null
+  conntrackMax: number | null
+  conntrackFull: boolean
+  /** nf_conntrack_max that holds the flows' entries with 10 % headroom. */
+  conntrackMaxNeeded: number | null
+  /** The kernel facts for this host's kernel (src/facts/kernel-facts.ts): rules see host.facts.<id>. */
+  facts: Record<string, boolean>
 }
 
 export interface ModelResult {

@@ -179,7 +179,7 @@ export function buildModelView(facts: Facts, topology: Topology, remediesByFlow:
 
 export function renderModelText(view: ModelView, opts: {chart: boolean; width?: number} = {chart: true}): string {
   const out: string[] = []
-  out.push(`kernel ${view.kernel ?? 'unknown (assumed current)'}; TIME_WAIT ${view.host.timeWaitSeconds} s; this host keeps ${fmt(view.host.timeWaitTuples)} TIME_WAIT tuples for its ${view.flowCount === 1 ? 'one declared flow' : `${view.flowCount} declared flows`}${view.host.maxTwBuckets === null ? '' : ` (tcp_max_tw_buckets ${view.host.maxTwBuckets}${view.host.twOverflow ? ', overflowing' : ''})`}`)
+  out.push(`kernel ${view.kernel ?? 'unknown (assumed current)'}; TIME_WAIT ${view.host.timeWaitSeconds} s; this host keeps ${fmt(view.host.timeWaitTuples)} TIME_WAIT tuples for its ${view.flowCount === 1 ? 'one declared flow' : `${view.flowCount} declared flows`}${view.host.maxTwBuckets === null ? '' : ` (tcp_max_tw_buckets ${view.host.maxTwBuckets}${view.host.maxTwBucketsEstimated ? `, estimated from ${view.host.maxTwBucketsSource}` : ''}${view.host.twOverflow ? ', overflowing' : ''})`}`)
   for (const v of view.flows) {
     const m = v.model
     out.push('')

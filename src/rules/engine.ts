@@ -5,8 +5,10 @@ import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
-import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec} from './types.js'
+import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec, type Severity} from './types.js'
 import {patchFlow} from '../topology/patch.js'
+import {RELEVANT_KEYS} from '../facts/keys.js'
+import {judgeRemediesOnHost, type Fired} from './host-remedies.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -24,6 +26,11 @@ export interface EvaluateOptions {
   exhaustive?: boolean
   /** Told what became of each remedy of each finding (the rules' cases prove the re-check with it). */
   onRemedy?: (trial: RemedyTrial) => void
+  /**
+   * Judge remedies on the whole host (host-remedies.ts): on by default; off for the inner
+   * evaluations that judgement itself runs.
+   */
+  judgeOnHost?: boolean
 }
 
 /**
@@ -62,6 +69,9 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params
   const hostCtx: Ctx = Object.assign({} as Ctx, model.host, {
     kernel: model.host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
+    // For messages: never an empty "on this kernel ()".
+    kernelLabel: params.kernel ? `kernel ${params.kernel.raw}` : 'an unknown kernel (assumed current)',
+    twReuseDelaySource: params.twReuseDelaySource,
     kernelKnown: params.kernel !== null,
     portRangeLow: params.portRange[0],
     portRangeHigh: params.portRange[1],
@@ -162,6 +172,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   ev.exhaustive = opts.exhaustive === true
   const findings: Finding[] = []
   for (const rule of rules) {
+    if (!factsHold(rule.facts, ev.params)) continue
     const targets: (number | null)[] =
       rule.applies_to === 'host'
         ? [null]
@@ -196,6 +207,19 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   findings.sort(
     (a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || (a.flow ?? '').localeCompare(b.flow ?? ''),
   )
+  // One separate step: remedies judged against every rule on the host, not just their own.
+  if (opts.judgeOnHost !== false && findings.some((f) => f.remedies.length > 0)) {
+    judgeRemediesOnHost(findings, {
+      // Rules read only RELEVANT_KEYS (a test holds them to it), so the changed states carry just
+      // those: copying a 1,300-key dump per remedy was most of this step's time.
+      sysctls: relevantSysctls(facts.sysctls),
+      flows: topology.flows,
+      fired: (sysctls, flows, minSeverity, onlyFlow) =>
+        firedOn(evaluation(Object.assign({}, facts, {sysctls}), flows, topology.kernel), rules, minSeverity, onlyFlow),
+      findings: (sysctls, flows, ids) =>
+        evaluateHost(Object.assign({}, facts, {sysctls}), Object.assign({}, topology, {flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false}).findings,
+    })
+  }
   return {
     host: topology.host ?? opts.hostLabel ?? (facts.source === 'live' ? 'localhost' : facts.source),
     kernel: ev.params.kernel?.raw ?? null,
@@ -203,6 +227,35 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
     findings,
     model: {host: ev.model.host, flows: ev.model.flows},
   }
+}
+
+function relevantSysctls(all: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k of RELEVANT_KEYS) if (all[k] !== undefined) out[k] = all[k]
+  return out
+}
+
+/** Which rules fire on one host state (for judging remedies on the whole host): no messages, no remedies. */
+function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'info', onlyFlow?: string): Fired[] {
+  const out: Fired[] = []
+  const min = severityRank(minSeverity)
+  for (const rule of rules) {
+    if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
+    if (rule.applies_to === 'host') {
+      if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
+      continue
+    }
+    ev.flows.forEach((f, i) => {
+      if (onlyFlow !== undefined && f.name !== onlyFlow) return
+      if ((rule.applies_to === 'any' || f.role === rule.applies_to) && fires(rule, contextFor(ev, i))) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+    })
+  }
+  return out
+}
+
+/** A rule or remedy gated on kernel facts runs only where all of them hold (src/facts/kernel-facts.ts). */
+function factsHold(ids: string[] | undefined, params: HostParams): boolean {
+  return ids === undefined || ids.every((id) => (params.facts as Record<string, boolean>)[id] === true)
 }
 
 function tryRemedy(
@@ -213,6 +266,7 @@ function tryRemedy(
   ctx: Ctx,
   kernel?: string,
 ): {remedy: Remedy | null; outcome: RemedyTrial['outcome']} {
+  if (!factsHold(spec.facts, ev.params)) return {remedy: null, outcome: 'gated'}
   if (spec.when && run(rule, spec.when, ctx, 'remedies.when') !== true) return {remedy: null, outcome: 'gated'}
   const sysctl = spec.sysctl
     ? Object.fromEntries(Object.entries(spec.sysctl).map(([k, t]) => [k, fillTemplate(t, ctx, rule.compiled, false)]))

@@ -7,6 +7,7 @@ import {LineCounter, parseDocument} from 'yaml'
 import {TwError} from '../errors.js'
 import validateRule from '../generated/validate-rule.js'
 import {PACKAGE_ROOT} from '../util/paths.js'
+import {isFactId} from '../facts/kernel-facts.js'
 import {compile, Expressions, templateExpressions} from './cel.js'
 import type {Rule} from './types.js'
 
@@ -90,6 +91,17 @@ function parseRuleText(text: string, file: string): LoadedRule {
     throw new TwError('rules.invalid', `${err.message ?? 'invalid'}${extra ? ` "${String(extra)}"` : ''}`, {position: {...at(path), field}})
   }
   const rule = {...(data as unknown as Rule), remedies: (data.remedies as Rule['remedies'] | undefined) ?? [], file}
+  // A gate names a row of the kernel facts table, or it could never hold (or never fail).
+  const checkFacts = (ids: string[] | undefined, path: (string | number)[]) =>
+    (ids ?? []).forEach((id, i) => {
+      if (!isFactId(id)) {
+        throw new TwError('rules.invalid', `unknown kernel fact "${id}" (see src/facts/kernel-facts.ts)`, {
+          position: {...at([...path, i]), field: [...path, i].join('.')},
+        })
+      }
+    })
+  checkFacts(rule.facts, ['facts'])
+  rule.remedies.forEach((r, i) => checkFacts(r.facts, ['remedies', i, 'facts']))
   const compiled = new Expressions()
   const add = (expr: string, path: (string | number)[]) => {
     if (compiled.has(expr)) return

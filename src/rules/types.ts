@@ -19,6 +19,8 @@ export interface RemedySpec {
   why: string
   /** Optional CEL condition: the remedy is only considered where it holds (kernel has the knob, ...). */
   when?: string
+  /** Kernel facts (src/facts/kernel-facts.ts) the remedy needs: not offered where one does not hold. */
+  facts?: string[]
 }
 
 export interface RuleCase {
@@ -44,6 +46,8 @@ export interface Rule {
   title: string
   severity: Severity
   applies_to: AppliesTo
+  /** Kernel facts (src/facts/kernel-facts.ts) the rule stands on: not evaluated where one does not hold. */
+  facts?: string[]
   when: string
   message: string
   evidence: string[]
@@ -63,6 +67,8 @@ export interface Remedy {
   why: string
   /** The model's numbers with the remedy applied (margin, safeQps, collisionShare, ...). */
   after: Record<string, number | string | boolean | null>
+  /** Set when the remedy is offered only together with other findings' fixes (host-remedies.ts): their `id` or `id:flow`. */
+  combinedWith?: string[]
 }
 
 export interface Finding {

@@ -11,6 +11,8 @@ export interface Snapshot {
 
 export interface Observation {
   source: string
+  /** The running kernel (namespaces share it): which counters exist and what they count. */
+  kernel: string | null
   intervalSeconds: number
   /** Per-second rates over the interval; absent counters are left out. */
   rates: Record<string, number>
@@ -82,8 +84,10 @@ export async function observe(opts: {netns?: string; intervalSeconds: number; to
   const [second, byPeer] = await Promise.all([snapshot(opts.netns), timeWaitByPeer(opts.netns, opts.top)])
   const totals: Record<string, number> = {}
   for (const k of RELEVANT_COUNTERS) if (second.counters[k] !== undefined) totals[k] = second.counters[k]!
+  const {release} = await import('node:os')
   return {
     source: opts.netns === undefined ? 'live' : `netns:${opts.netns}`,
+    kernel: release(),
     intervalSeconds: (second.atMs - first.atMs) / 1000,
     rates: rates(first, second),
     totals,

@@ -5,7 +5,7 @@ import {parsePeer} from './peer.js'
 import {nearest} from '../util/nearest.js'
 import {shown} from '../util/text.js'
 import {MAX_TOPOLOGY_BYTES, readRegularText} from '../util/input-file.js'
-import {FLOW_DEFAULTS, HOST_LABEL_HELP, NAT_DEFAULTS, type Flow, type Topology} from './types.js'
+import {CLOUD_NAT_PORT_RANGE, FLOW_DEFAULTS, HOST_LABEL_HELP, NAT_DEFAULTS, type Flow, type NatSpec, type Topology} from './types.js'
 // Generated at build time from schema/topology.schema.json (scripts/postbuild.js).
 import validateTopology from '../generated/validate-topology.js'
 import {readFileSync} from 'node:fs'
@@ -121,7 +121,7 @@ export function parseTopology(text: string, file: string): Topology {
 
   const raw = data as Omit<Topology, 'file'>
   // Object.assign rather than {...a, ...b, key}: see the note in rules/engine.ts (evaluation).
-  const flows: Flow[] = raw.flows.map((f) => Object.assign({}, FLOW_DEFAULTS, f, {nat: f.nat ? Object.assign({}, NAT_DEFAULTS, f.nat) : undefined}))
+  const flows: Flow[] = raw.flows.map((f) => Object.assign({}, FLOW_DEFAULTS, f, {nat: f.nat ? natWithDefaults(f.nat) : undefined}))
   const flowLines = flows.map((_, i) => at(nodeAt(['flows', i])?.range?.[0]).line ?? 1)
   const waiverLines = (raw.waivers ?? []).map((_, i) => at(nodeAt(['waivers', i, 'id'])?.range?.[0]).line ?? 1)
   const topo: Topology = {file, host: raw.host, kernel: raw.kernel, waivers: raw.waivers ?? [], flows, flowLines, waiverLines}
@@ -144,6 +144,11 @@ function firstNonFinite(value: unknown, path: Path): Path | undefined {
     }
   }
   return undefined
+}
+
+export function natWithDefaults(nat: Partial<NatSpec>): NatSpec {
+  const port_range = nat.port_range ?? CLOUD_NAT_PORT_RANGE
+  return Object.assign({}, NAT_DEFAULTS, nat, {port_range})
 }
 
 function schemaError(

@@ -2,11 +2,22 @@
 export type Role = 'client' | 'server' | 'nat'
 export type Closer = 'server' | 'client'
 
+/** What the NAT is: a Linux box (conntrack, eviction by its kernel) or a cloud gateway with a published quota. */
+export type NatKind = 'linux' | 'gcp-cloud-nat' | 'aws-nat-gateway' | 'azure-lb-outbound'
+
 export interface NatSpec {
-  /** SNAT source port pool, inclusive. */
+  /** SNAT source port pool, inclusive (for cloud kinds: filled in, the gateway's own limit applies). */
   port_range: [number, number]
   /** nf_conntrack_tcp_timeout_time_wait on the NAT box, seconds (kernel default 120). */
   conntrack_time_wait: number
+  /** Default linux. */
+  kind?: NatKind
+  /** gcp-cloud-nat: min ports per VM (default 64); with dynamic allocation, its max ports per VM. */
+  ports_per_vm?: number
+  /** azure-lb-outbound: SNAT ports per instance (default from the backend pool size). */
+  ports_per_instance?: number
+  /** Cloud kinds: how long a closed TCP connection keeps its port (GCP: tcp_time_wait_timeout_sec). */
+  time_wait_seconds?: number
 }
 
 export interface Flow {
@@ -27,6 +38,8 @@ export interface Flow {
   /** Role server/nat: the clients' port range when known. */
   client_port_range?: [number, number]
   nat?: NatSpec
+  /** Role client: the application binds (ip, 0) before connect() without IP_BIND_ADDRESS_NO_PORT. */
+  bind_before_connect?: boolean
 }
 
 export interface Waiver {
@@ -66,3 +79,10 @@ export const NAT_DEFAULTS = {
   // nf_conntrack_tcp_timeout_time_wait default: 120 s (docs/kernel.md, NAT gateways).
   conntrack_time_wait: 120,
 } as const
+
+/**
+ * A cloud NAT gateway has no port range to declare (its quota is the limit, src/model/cloud-nat.ts):
+ * the model still needs one for the server's view of the source ports, so it gets the whole
+ * unprivileged range.
+ */
+export const CLOUD_NAT_PORT_RANGE: [number, number] = [1024, 65535]

@@ -18,7 +18,7 @@ export interface HostSummary {
 const TW_REUSE: Record<string, string> = {
   '0': 'off',
   '1': 'on for outgoing connections (needs tcp_timestamps)',
-  '2': 'loopback only; the default since about 4.18',
+  '2': 'loopback only; the default since 4.19',
 }
 
 export function summarizeHost(facts: Facts): HostSummary {
@@ -36,7 +36,12 @@ export function summarizeHost(facts: Facts): HostSummary {
   ])
   rows.push(['tcp_tw_reuse', p.twReuse === null ? 'absent' : `${p.twReuse} (${TW_REUSE[String(p.twReuse)] ?? 'unknown value'})`])
   rows.push(['tcp_timestamps', String(p.timestamps)])
-  rows.push(['tcp_max_tw_buckets', p.maxTwBuckets === null ? 'not read' : formatNumber(p.maxTwBuckets)])
+  rows.push([
+    'tcp_max_tw_buckets',
+    p.maxTwBuckets === null
+      ? 'not read'
+      : `${formatNumber(p.maxTwBuckets)}${p.maxTwBucketsSource === 'sysctl' ? '' : ` (not read; the kernel default estimated from ${p.maxTwBucketsSource})`}`,
+  ])
   if (p.finTimeoutSeconds !== null) rows.push(['tcp_fin_timeout', `${p.finTimeoutSeconds} s (FIN_WAIT_2, not the TIME_WAIT length)`])
   rows.push([
     'TIME_WAIT length',

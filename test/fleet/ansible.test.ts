@@ -55,7 +55,7 @@ const FLOWS = {
 
 const SYSCTLS = {
   healthy: {},
-  // tcp_tw_reuse=0: the pre-4.18 default (2, loopback only, behaves the same for this flow).
+  // tcp_tw_reuse=0: the pre-4.19 default (2, loopback only, behaves the same for this flow).
   exhausted: {'net.ipv4.tcp_tw_reuse': '0'},
   legacy: {'net.ipv4.tcp_timestamps': '0', 'net.ipv4.tcp_tw_reuse': '1', 'net.ipv4.tcp_rfc1337': '1'},
 }

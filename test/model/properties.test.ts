@@ -285,9 +285,12 @@ describe('exact figures from KERNEL.md', () => {
     expect(m.scanQps).toBeNull()
   })
 
-  it('tcp_tw_reuse=1 with the key tcp_tw_reuse_delay absent (kernels before 6.14) still uses about 1 s', () => {
-    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1'}, '5.15.0')
-    expect(modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 500})).safeQps).toBe(1000)
+  it('tcp_tw_reuse=1 before 6.14 (whole seconds, no tcp_tw_reuse_delay) holds a port up to 2 s: half the 6.14+ rate', () => {
+    const old = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1'}, '5.15.0')
+    expect(old.twReuseDelaySource).toBe('whole-seconds')
+    expect(modelFlow(old, flow({role: 'client', closes_first: 'client', qps: 500})).safeQps).toBe(500)
+    const current = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': '1'}, '6.14.0')
+    expect(modelFlow(current, flow({role: 'client', closes_first: 'client', qps: 500})).safeQps).toBe(1000)
   })
 
   it('tcp_tw_reuse_delay = 250 ms scales the client safe rate to ports / 0.25 s', () => {

@@ -2,7 +2,8 @@ import {execFileSync, spawnSync} from 'node:child_process'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {countPeers, rates} from '../../src/sources/observe.js'
+import {counterMeanings, renderObservation} from '../../src/render/observe.js'
+import {countPeers, rates, type Observation} from '../../src/sources/observe.js'
 import {rootSuite} from '../root.js'
 
 describe('observe: parsing and rates', () => {
@@ -28,6 +29,36 @@ describe('observe: parsing and rates', () => {
     expect(r.TcpActiveOpens).toBe(300)
     expect(r.TcpExtTWRecycled).toBe(0)
     expect(r).not.toHaveProperty('TcpExtPAWSTimewait')
+  })
+})
+
+describe('observe: what each counter means on this kernel', () => {
+  const obs = (kernel: string | null): Observation => ({
+    source: 'live',
+    kernel,
+    intervalSeconds: 5,
+    rates: {TcpExtTW: 10, TcpExtTWKilled: 0, TcpExtPAWSTimewait: 1, TcpExtPAWSEstab: 2},
+    totals: {TcpExtTW: 1000, TcpExtTWKilled: 3, TcpExtPAWSTimewait: 7, TcpExtPAWSEstab: 9},
+    timeWaitSockets: 600,
+    timeWaitByPeer: [],
+  })
+
+  it('TW and TWKilled are armed timers (> 4 s / at most 4 s), and RST-cleared entries are counted nowhere', () => {
+    const m = counterMeanings('6.18.44')
+    expect(m.TcpExtTW).toMatch(/armed for more than 4 s/)
+    expect(m.TcpExtTWKilled).toMatch(/at most 4 s/)
+    expect(m.TcpExtTWKilled).toMatch(/RST .*counted nowhere/)
+    expect(m.TcpExtTW).not.toMatch(/finished/)
+  })
+
+  it('PAWSTimewait is shown from 6.16; before, PAWSEstab with what it mixes', () => {
+    const newer = renderObservation(obs('6.18.44'))
+    expect(newer).toMatch(/TcpExtPAWSTimewait/)
+    expect(newer).not.toMatch(/TcpExtPAWSEstab/)
+    const older = renderObservation(obs('6.1.176'))
+    expect(older).not.toMatch(/TcpExtPAWSTimewait/)
+    expect(older).toMatch(/TcpExtPAWSEstab .*established AND TIME_WAIT/)
+    expect(older).toMatch(/kernel 6\.1\.176/)
   })
 })
 

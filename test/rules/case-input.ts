@@ -2,7 +2,8 @@
 import type {Facts} from '../../src/facts/types.js'
 import {parseKernel} from '../../src/facts/kernel.js'
 import type {RuleCase} from '../../src/rules/types.js'
-import {NAT_DEFAULTS, type Flow, type Topology} from '../../src/topology/types.js'
+import {natWithDefaults} from '../../src/topology/load.js'
+import type {Flow, Topology} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
 
 /** A current mainline host with the kernel's defaults: the base every case adds to. */
@@ -22,7 +23,7 @@ export function caseInput(c: RuleCase): {facts: Facts; topology: Topology} {
   const kernel = c.kernel ?? '6.8.0'
   const sysctls = {...BASE_SYSCTLS, 'kernel.osrelease': kernel, ...(c.sysctl ?? {})}
   const mk = (f: Partial<Flow>, i: number): Flow =>
-    makeFlow({name: `case-${i}`, qps: 10, ...f, nat: f.nat ? {...NAT_DEFAULTS, ...f.nat} : undefined})
+    makeFlow({name: `case-${i}`, qps: 10, ...f, nat: f.nat ? natWithDefaults(f.nat) : undefined})
   const flows = [...(c.flow ? [c.flow] : []), ...(c.flows ?? [])].map(mk)
   if (flows.length === 0) flows.push(mk({}, 0))
   return {

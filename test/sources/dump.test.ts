@@ -143,7 +143,9 @@ describe('a fabricated 3.10 vendor-kernel dump with tcp_tw_recycle (test/fixture
 
   it('lets the model fall back to the kernel defaults for the absent keys', () => {
     const p = hostParams(facts)
-    expect(p.twReuseDelayMs).toBe(1000)
+    // No tcp_tw_reuse_delay before 6.14: whole seconds, so up to 2 s (issue 12).
+    expect(p.twReuseDelayMs).toBe(2000)
+    expect(p.twReuseDelaySource).toBe('whole-seconds')
     expect(p.unprivilegedPortStart).toBe(1024)
     expect(p.twReuse).toBe(0)
     expect(p.vendorTimeWaitSeconds).toBeNull()

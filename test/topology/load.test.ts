@@ -274,7 +274,30 @@ describe('the schema file the loader validates against', () => {
     }
     expect(Object.keys(schema.properties).sort()).toEqual(['flows', 'host', 'kernel', 'waivers'])
     expect(Object.keys(schema.definitions.flow.properties).sort()).toEqual(
-      ['client_addresses', 'client_port_range', 'closes_first', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
+      // bind_before_connect: issue 12 (host-level accounting).
+      ['bind_before_connect', 'client_addresses', 'client_port_range', 'closes_first', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
     )
+  })
+})
+
+describe('NAT kinds and bind before connect (issue 12)', () => {
+  it('a cloud NAT needs no port range: it is filled in and the quota applies', () => {
+    const t = parseTopology(`${MIN}    nat:\n      kind: gcp-cloud-nat\n      ports_per_vm: 128\n`, FILE)
+    expect(t.flows[0]!.nat).toEqual({kind: 'gcp-cloud-nat', ports_per_vm: 128, port_range: [1024, 65535], conntrack_time_wait: 120})
+  })
+  it('a Linux NAT without its port range is an error naming the missing field, at the nat mapping', () => {
+    const e = errorOf(`${MIN}    nat:\n      kind: linux\n`)
+    expect(e.message).toMatch(/port_range/)
+    expect(e.position?.field).toBe('flows.0.nat.port_range')
+    expect(e.position?.line).toBe(9)
+  })
+  it('an unknown NAT kind is an error naming the field', () => {
+    const e = errorOf(`${MIN}    nat:\n      kind: gcp\n`)
+    expect(`${e.position?.field}`).toMatch(/nat\.kind/)
+    expect(e.position?.line).toBe(9)
+  })
+  it('bind_before_connect is a boolean on the flow', () => {
+    expect(parseTopology(`${MIN}    bind_before_connect: true\n`, FILE).flows[0]!.bind_before_connect).toBe(true)
+    expect(errorOf(`${MIN}    bind_before_connect: 1\n`).position?.line).toBe(8)
   })
 })

@@ -1,0 +1,98 @@
+import type {Flow} from '../topology/types.js'
+import {patchFlow} from '../topology/patch.js'
+import {severityRank, type Finding, type Remedy, type Severity} from './types.js'
+
+/**
+ * Remedies judged on the whole host (issue 12, item 4). The engine checks each remedy against
+ * its own finding; this step checks it against the host: applied alone, a remedy must not
+ * create a finding (a rule id on a flow that had none) at or above its finding's severity.
+ * Raising tcp_max_tw_buckets for an overflow, for example, can make a client flow run out of
+ * ports. Such a remedy is offered as the combination that holds: it plus, for each finding it
+ * creates, that finding's first sysctl remedy (what `generate` would also write, so `check`
+ * and `generate` agree), repeated while the combination creates more; if none holds within a
+ * few rounds the remedy is not offered.
+ */
+
+/** What fires on a host state: rule id, flow, severity (no messages or remedies). */
+export interface Fired {
+  id: string
+  flow?: string
+  severity: Severity
+}
+
+/** The engine's side: evaluate a changed host state. */
+export interface HostHooks {
+  sysctls: Record<string, string>
+  flows: Flow[]
+  /**
+   * The rules that fire on this state, of at least `minSeverity`; with `onlyFlow`, only the host
+   * rules and that flow's (a change to one flow's declaration moves nothing on the others).
+   */
+  fired(sysctls: Record<string, string>, flows: Flow[], minSeverity?: Severity, onlyFlow?: string): Fired[]
+  /** Full findings (with remedies checked by the model) for these rule ids on this state. */
+  findings(sysctls: Record<string, string>, flows: Flow[], ruleIds: Set<string>): Finding[]
+}
+
+/** Enough for any chain the rules have today (generate settles in the same number of rounds). */
+const MAX_ROUNDS = 3
+
+const key = (id: string, flow?: string) => `${id}\0${flow ?? ''}`
+
+export function judgeRemediesOnHost(findings: Finding[], hooks: HostHooks): void {
+  const before = new Set(hooks.fired(hooks.sysctls, hooks.flows).map((f) => key(f.id, f.flow)))
+  for (const finding of findings) {
+    finding.remedies = finding.remedies.flatMap((remedy) => {
+      const judged = judge(finding, remedy, before, hooks)
+      return judged ? [judged] : []
+    })
+  }
+}
+
+function apply(hooks: HostHooks, sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>) {
+  const sysctls = Object.assign({}, hooks.sysctls, sysctl)
+  const flows = flowPatches.size === 0 ? hooks.flows : hooks.flows.map((f) => (flowPatches.has(f.name) ? patchFlow(f, flowPatches.get(f.name)!) : f))
+  return {sysctls, flows}
+}
+
+function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: HostHooks): Remedy | null {
+  const rank = severityRank(finding.severity)
+  const sysctl: Record<string, string> = Object.assign({}, remedy.sysctl ?? {})
+  const patches = new Map<string, Record<string, unknown>>()
+  if (remedy.flow && finding.flow !== undefined) patches.set(finding.flow, Object.assign({}, remedy.flow))
+  const added: {id: string; flow?: string; sysctl: Record<string, string>}[] = []
+  for (let round = 0; round <= MAX_ROUNDS; round++) {
+    const state = apply(hooks, sysctl, patches)
+    // Only rules as severe as the finding can matter; a flow-only change can only move that flow.
+    const onlyFlow = Object.keys(sysctl).length === 0 && patches.size === 1 ? [...patches.keys()][0] : undefined
+    const fired = hooks.fired(state.sysctls, state.flows, finding.severity, onlyFlow)
+    // What the combination adds must not undo the remedy: its own finding stays cleared.
+    if (added.length > 0 && fired.some((f) => f.id === finding.id && f.flow === finding.flow)) return null
+    const created = fired.filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
+    if (created.length === 0) {
+      if (added.length === 0) return remedy
+      return combined(remedy, sysctl, added)
+    }
+    if (round === MAX_ROUNDS) return null
+    // Each created finding's first sysctl remedy, checked by the model on the changed host.
+    const next = hooks.findings(state.sysctls, state.flows, new Set(created.map((c) => c.id)))
+    for (const c of created) {
+      const f = next.find((x) => x.id === c.id && x.flow === c.flow)
+      const fix = f?.remedies.find((r) => r.sysctl !== undefined && Object.keys(r.sysctl).length > 0)
+      if (!fix?.sysctl) return null
+      // A key the combination already sets to another value would undo the remedy itself.
+      for (const [k, v] of Object.entries(fix.sysctl)) if (k in sysctl && sysctl[k] !== v) return null
+      Object.assign(sysctl, fix.sysctl)
+      added.push({id: c.id, flow: c.flow, sysctl: fix.sysctl})
+    }
+  }
+  return null
+}
+
+function combined(remedy: Remedy, sysctl: Record<string, string>, added: {id: string; flow?: string; sysctl: Record<string, string>}[]): Remedy {
+  const parts = added.map((a) => `${Object.entries(a.sysctl).map(([k, v]) => `${k}=${v}`).join(', ')} (else ${a.id}${a.flow ? ` on flow ${a.flow}` : ''})`)
+  return Object.assign({}, remedy, {
+    sysctl,
+    why: `${remedy.why.trim()} Applied alone it would create a finding as severe elsewhere on this host, so it comes with: ${parts.join('; ')}.`,
+    combinedWith: added.map((a) => (a.flow ? `${a.id}:${a.flow}` : a.id)),
+  })
+}
