@@ -51,9 +51,10 @@ describe('model view and chart', () => {
     const other: Flow = {...clientFlow, name: 'to-db', peer: '10.0.1.11:5432', qps: 100}
     const view = buildModelView(facts, topo([clientFlow, other]), new Map(), 'to-db')
     expect(view.flows.map((v) => v.flow.name)).toEqual(['to-db'])
-    // Both flows close on this host: (600 + 100)/s × 60 s = 42,000 tuples.
-    expect(view.host.timeWaitTuples).toBe(42_000)
-    expect(renderModelText(view, {chart: false})).toContain('this host keeps 42000 TIME_WAIT tuples for its 2 declared flows')
+    // Both flows close on this host: to-api's 600/s × 60 s = 36,000 is bounded by its 28,232 ports
+    // toward one destination; to-db adds 100/s × 60 s = 6,000: 34,232 tuples.
+    expect(view.host.timeWaitTuples).toBe(34_232)
+    expect(renderModelText(view, {chart: false})).toContain('this host keeps 34232 TIME_WAIT tuples for its 2 declared flows')
   })
 
   it('a remedy row says which finding it clears (as check verified), then what the flow looks like', () => {

@@ -11,16 +11,20 @@ const params = (sysctls: Record<string, string>, kernelOverride?: string) =>
 describe('hostParams: absent keys are the kernel defaults', () => {
   const p = params({})
 
-  it('tcp_timestamps 1, tcp_rfc1337 0, tcp_tw_reuse_delay 1000 ms, ip_unprivileged_port_start 1024', () => {
+  it('tcp_timestamps 1, tcp_rfc1337 0, tcp_tw_reuse delay 2000 ms before 6.14 (whole seconds), ip_unprivileged_port_start 1024', () => {
     expect(p.timestamps).toBe(1)
     expect(p.rfc1337).toBe(0)
-    expect(p.twReuseDelayMs).toBe(1000)
+    // 6.8 has no tcp_tw_reuse_delay: tcp_twsk_unique() compares whole seconds, so up to 2 s.
+    expect(p.twReuseDelayMs).toBe(2000)
+    expect(params({}, '6.14.0').twReuseDelayMs).toBe(1000)
     expect(p.unprivilegedPortStart).toBe(1024)
   })
 
-  it('unknown stays unknown: tcp_tw_reuse, the bucket cap, tw_recycle, fin_timeout, conntrack and the vendor knob are null', () => {
+  it('unknown stays unknown: tcp_tw_reuse, tw_recycle, fin_timeout, conntrack and the vendor knob are null', () => {
     expect(p.twReuse).toBeNull()
-    expect(p.maxTwBuckets).toBeNull()
+    // The bucket cap is not unknown: the kernel's default is estimated, and said so.
+    expect(p.maxTwBuckets).toBeGreaterThan(0)
+    expect(p.maxTwBucketsSource).not.toBe('sysctl')
     expect(p.twRecycle).toBeNull()
     expect(p.finTimeoutSeconds).toBeNull()
     expect(p.conntrackTimeWaitSeconds).toBeNull()
@@ -76,7 +80,7 @@ describe('hostParams: values as a dump prints them', () => {
   it('a value that is not a number counts as absent (the default), not as NaN or 0', () => {
     const p = params({'net.ipv4.tcp_timestamps': 'on', 'net.ipv4.tcp_max_tw_buckets': '', 'net.ipv4.tcp_tw_reuse': 'x'})
     expect(p.timestamps).toBe(1)
-    expect(p.maxTwBuckets).toBeNull()
+    expect(p.maxTwBucketsSource).not.toBe('sysctl')
     expect(p.twReuse).toBeNull()
   })
 
