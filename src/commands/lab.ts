@@ -22,6 +22,7 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     flow: Flags.string({description: 'the flow to rebuild (default: the first the model says breaks)', helpValue: 'NAME'}),
     scale: Flags.string({description: 'shrink port ranges and rates together by FACTOR (0-1], or "auto" to fit the driver: phases of at most 22 s (a run within 60 s), longer only when a port or tuple takes longer to come back, as the report says', helpValue: 'auto|FACTOR'}),
     duration: Flags.integer({description: 'seconds of traffic per phase (default: long enough for a port or tuple to come back, 10-68 s; at most 22 with --scale)', min: 2, max: 600}),
+    fidelity: Flags.boolean({description: 'run the fidelity matrix instead (src/lab/scenarios.ts: the model\'s predicted stall share against this kernel, 3 scenarios at a time, a few minutes); exit 2 when one disagrees', exclusive: ['flow', 'scale', 'duration', 'remedy']}),
     remedy: Flags.string({description: 'apply this sysctl on the host\'s namespace for the second phase instead of the top remedy; "none" runs one phase; repeatable', helpValue: 'KEY=VALUE', multiple: true}),
   }
 
@@ -29,6 +30,7 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     const {flags} = await this.parse(Lab)
     const {preflight} = await import('../lab/system.js')
     preflight()
+    if (flags.fidelity) return this.fidelity()
     const {facts, topology} = await resolveInputs(flags)
     const {selectFlow} = await import('../lab/select.js')
     const {parseRemedyArgs} = await import('../lab/remedy.js')
@@ -50,5 +52,19 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     const {renderLabText} = await import('../lab/report.js')
     process.stdout.write(renderLabText(report))
     return report
+  }
+
+  private async fidelity(): Promise<unknown> {
+    const {release} = await import('node:os')
+    const {runLab} = await import('../lab/run.js')
+    const {runFidelity, fidelityTable, SCENARIOS} = await import('../lab/scenarios.js')
+    const rows = await runFidelity(SCENARIOS, runLab, {
+      concurrency: 3,
+      onDone: (r) => process.stderr.write(`fidelity: ${r.id}: ${r.report.agrees ? 'agrees' : 'DISAGREES'} (${r.wall_seconds} s)\n`),
+    })
+    process.exitCode = rows.every((r) => r.report.agrees) ? 0 : 2
+    const result = {kernel: release(), scenarios: rows.map((r) => ({id: r.id, title: r.title, wall_seconds: r.wall_seconds, ...r.report}))}
+    if (!this.jsonEnabled()) process.stdout.write(fidelityTable(rows, release()))
+    return result
   }
 }
