@@ -38,11 +38,12 @@ export const HARM_BUDGET = 0.001
  * stall (> 500 ms, reset or timeout), by what the server does. Lab-measured on 6.18 (a
  * placeholder for the model's own derivation, see above): with server timestamps a PAWS
  * reject answers with the old connection's ACK (rate-limited per TIME_WAIT socket) and about
- * one collision in ten costs the 1 s SYN retransmit; with tcp_rfc1337=1 the client's RST no
- * longer clears the entry, so the share roughly triples; without timestamps the sequence check
- * alone decides and the RST clears the entry at once (2 stalls in 9,000: below resolution).
+ * one collision in ten costs the 1 s SYN retransmit (measured 5-10 % of connects with every SYN
+ * on such a tuple); with tcp_rfc1337=1 the client's RST no longer clears the entry (measured
+ * 44-47 %, a third of them connect timeouts); without timestamps the sequence check alone
+ * decides and the RST clears the entry at once (0 stalls in 4,800: below the lab's resolution).
  */
-export const STALL_PER_CROSS_COLLISION = {timestamps: 0.1, rfc1337: 0.3, noTimestamps: 0}
+export const STALL_PER_CROSS_COLLISION = {timestamps: 0.1, rfc1337: 0.4, noTimestamps: 0}
 
 export interface StallPrediction {
   stall_share: number
@@ -143,7 +144,7 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
     : rfc1337
       ? 'cross-sender collisions; tcp_rfc1337=1 keeps the stale entry after the client\'s RST'
       : 'cross-sender collisions: PAWS rejects, stale ACK, RST, SYN resent'
-  return out(m.collisionShare * p, mechanism, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, 0, rfc1337 ? m.collisionShare * p * 0.5 : 0)
+  return out(m.collisionShare * p, mechanism, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, 0, rfc1337 ? (m.collisionShare * p) / 3 : 0)
 }
 
 /** Seconds before a sender behind the NAT re-uses its own port (5.18+: about half its range). */
