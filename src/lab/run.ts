@@ -12,7 +12,7 @@ import {MAX_ATTEMPTS_PER_PHASE, natRuleset, planLab, SCALED_PHASE_SECONDS, type 
 import {HARM_BUDGET, predictStallShare, type StallPrediction} from './predict.js'
 import {applyRemedy, modelFor, topRemedy, type LabRemedy} from './remedy.js'
 import {agreement, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
-import {addNs, addVeth, exec, preflight, readCounters, removeNs, removeNsSync, removeStale, runIn, setSysctls} from './system.js'
+import {localHost, type LabHost} from './system.js'
 
 export interface PhaseReport extends PhaseStats {
   /** Counter deltas over the measured windows, per namespace label (client1.., router, server). */
@@ -109,6 +109,8 @@ export interface LabOptions extends PlanOptions {
   driver?: string
   /** Unique per concurrent run in one process: part of the namespace names (default random). */
   tag?: string
+  /** Where namespaces and drivers live (default: this host, via `ip netns`). */
+  host?: LabHost
 }
 
 export function driverPath(): string {
@@ -121,6 +123,7 @@ export function driverPath(): string {
 
 /** Namespaces and processes alive right now, so every exit path can remove them. */
 interface Live {
+  host: LabHost
   ns: Set<string>
   procs: Set<{kill: (sig?: NodeJS.Signals) => boolean}>
 }
@@ -156,14 +159,14 @@ export function phaseLengths(
 }
 
 export async function runLab(opts: LabOptions): Promise<LabReport> {
-  preflight()
-  const driver = opts.driver ?? driverPath()
+  const driver = opts.driver ?? (opts.host ? 'driver.js' : driverPath())
+  const host = opts.host ?? (await localHost(driver))
+  host.preflight()
   const kernel = release()
-  const live: Live = {ns: new Set(), procs: new Set()}
-  const {execaSync} = await import('execa')
+  const live: Live = {host, ns: new Set(), procs: new Set()}
   const onSignal = (sig: NodeJS.Signals) => {
     for (const p of live.procs) p.kill('SIGKILL')
-    removeNsSync([...live.ns], execaSync)
+    host.removeNsSync([...live.ns])
     process.exit(sig === 'SIGINT' ? 130 : 143)
   }
   const onInt = () => onSignal('SIGINT')
@@ -171,7 +174,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   process.once('SIGINT', onInt)
   process.once('SIGTERM', onTerm)
   try {
-    const stale = await removeStale()
+    const stale = await host.removeStale()
     if (stale.length > 0) opts.onStep?.(`removed ${stale.length} namespaces left by an earlier run`)
     const plan = planLab(opts.flow, opts.facts, opts)
     const runId = opts.tag ?? Math.random().toString(36).slice(2, 6)
@@ -186,7 +189,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     }
     const maxExtensions = opts.maxExtensions ?? MAX_EXTENSIONS
 
-    const before = await runPhase(plan, null, `${runId}b`, driver, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions)
+    const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions)
     const prediction = predict(model, predictStallShare(plan.flow, plan.facts, kernel, {warmupSeconds: before.warmup_seconds, seconds: before.seconds}))
     const measured = measure(before, prediction.harm_budget)
     const agreeBefore = agreement(prediction.stall_share, measured.interval, measured.verdict, prediction.harm_budget)
@@ -208,7 +211,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       planAfter.phaseSeconds = la.windowSeconds
       if (la.note) plan.notes.push(`after: ${la.note}`)
       plan.notes.push(...planAfter.notes.map((n) => `after: ${n}`))
-      after = await runPhase(planAfter, remedy, `${runId}a`, driver, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions)
+      after = await runPhase(planAfter, remedy, `${runId}a`, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions)
       if (after.extensions > 0) plan.notes.push(`after: ${after.extensions} more window${after.extensions > 1 ? 's' : ''} of ${after.window_seconds} s to decide`)
       predictionAfter = predict(
         modelFor(planAfter.flow, planAfter.facts, kernel),
@@ -236,7 +239,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     }
   } finally {
     for (const p of live.procs) p.kill('SIGKILL')
-    await Promise.all([...live.ns].map((ns) => removeNs(ns)))
+    await Promise.all([...live.ns].map((ns) => host.removeNs(ns)))
     process.removeListener('SIGINT', onInt)
     process.removeListener('SIGTERM', onTerm)
   }
@@ -289,7 +292,6 @@ async function runPhase(
   plan: LabPlan,
   remedy: LabRemedy | null,
   tag: string,
-  driver: string,
   live: Live,
   opts: LabOptions,
   warmupSeconds: number,
@@ -297,6 +299,7 @@ async function runPhase(
   maxExtensions: number,
 ): Promise<PhaseReport> {
   const phase = remedy ? 'after' : 'before'
+  const h = live.host
   const ns = (role: string) => `twlab-${process.pid}-${tag}-${role}`
   // A loopback flow runs client and server in one namespace, over lo (tcp_tw_reuse=2's case).
   const loopback = plan.loopback
@@ -310,21 +313,21 @@ async function runPhase(
     opts.onStep?.(`${phase}: building ${all.length} namespaces`)
     for (const n of all) {
       live.ns.add(n)
-      await addNs(n)
+      await h.addNs(n)
     }
     if (!loopback) {
-      for (const [i, c] of plan.clients.entries()) await addVeth(names.clients[i]!, 'eth0', names.router, c.ifRouter)
-      await addVeth(names.server, 'eth0', names.router, 'srv')
+      for (const [i, c] of plan.clients.entries()) await h.addVeth(names.clients[i]!, 'eth0', names.router, c.ifRouter)
+      await h.addVeth(names.server, 'eth0', names.router, 'srv')
       for (const [i, c] of plan.clients.entries()) {
-        await runIn(names.clients[i]!, ['ip', '-batch', '-'], {input: `addr add ${c.addr}/24 dev eth0\nroute add default via ${c.gateway}\n`})
+        await h.runIn(names.clients[i]!, ['ip', '-batch', '-'], {input: `addr add ${c.addr}/24 dev eth0\nroute add default via ${c.gateway}\n`})
       }
       const routerCmds = [
         ...plan.clients.map((c) => `addr add ${c.routerAddr}/24 dev ${c.ifRouter}`),
         'addr add 198.19.0.1/24 dev srv',
         ...(plan.nat?.addresses ?? []).filter((a) => a !== '198.19.0.1').map((a) => `addr add ${a}/32 dev srv`),
       ]
-      await runIn(names.router, ['ip', '-batch', '-'], {input: routerCmds.join('\n') + '\n'})
-      await runIn(names.server, ['ip', '-batch', '-'], {
+      await h.runIn(names.router, ['ip', '-batch', '-'], {input: routerCmds.join('\n') + '\n'})
+      await h.runIn(names.server, ['ip', '-batch', '-'], {
         input: [...plan.serverAddrs.map((a) => `addr add ${a}/24 dev eth0`), 'route add default via 198.19.0.1'].join('\n') + '\n',
       })
     }
@@ -337,33 +340,32 @@ async function runPhase(
     const routerSys = {...plan.sysctls.router, ...(role === 'nat' ? remedySys : {})}
     const {['net.netfilter.nf_conntrack_tcp_timeout_time_wait']: ctTimeWait, ...routerPlain} = routerSys
     const ruleset = loopback ? null : natRuleset(plan)
-    if (ruleset) await runIn(names.router, ['nft', '-f', '-'], {input: ruleset})
+    if (ruleset) await h.runIn(names.router, ['nft', '-f', '-'], {input: ruleset})
     const absent = loopback
-      ? await setSysctls(names.server, {...serverSys, ...clientSys})
+      ? await h.setSysctls(names.server, {...serverSys, ...clientSys})
       : [
           ...(
             await Promise.all(
               names.clients.map((n, i) => {
                 const own = plan.clients[i]!.portRange
-                return setSysctls(n, own ? {...clientSys, 'net.ipv4.ip_local_port_range': `${own[0]} ${own[1]}`} : clientSys)
+                return h.setSysctls(n, own ? {...clientSys, 'net.ipv4.ip_local_port_range': `${own[0]} ${own[1]}`} : clientSys)
               }),
             )
           ).flat(),
-          ...(await setSysctls(names.server, serverSys)),
-          ...(await setSysctls(names.router, routerPlain)),
+          ...(await h.setSysctls(names.server, serverSys)),
+          ...(await h.setSysctls(names.router, routerPlain)),
         ]
     // The conntrack knob exists in the router's namespace once the NAT table has loaded conntrack.
-    if (ctTimeWait !== undefined && ruleset) await setSysctls(names.router, {'net.netfilter.nf_conntrack_tcp_timeout_time_wait': ctTimeWait})
+    if (ctTimeWait !== undefined && ruleset) await h.setSysctls(names.router, {'net.netfilter.nf_conntrack_tcp_timeout_time_wait': ctTimeWait})
     if (absent.length > 0) plan.notes.push(`not on this kernel, not set: ${[...new Set(absent)].join(', ')}`)
 
     // Server, then the warm-up, then counters, then the measured windows.
-    const execa = await exec()
     const closes = plan.flow.closes_first
     const longest = warmupSeconds + plan.phaseSeconds * (1 + maxExtensions) + (plan.timeoutMs * 3 * (2 + maxExtensions)) / 1000
-    const serverProc = execa(
-      'ip',
-      ['netns', 'exec', names.server, process.execPath, driver, 'server', '--listen', plan.serverAddrs.map((a) => `${a}:${plan.serverPort}`).join(','), '--closes', closes, '--max-seconds', String(Math.ceil(longest + 30)), '--reuse-window', '60'],
-      {reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', timeout: (longest + 60) * 1000},
+    const serverProc = h.spawnDriver(
+      names.server,
+      ['server', '--listen', plan.serverAddrs.map((a) => `${a}:${plan.serverPort}`).join(','), '--closes', closes, '--max-seconds', String(Math.ceil(longest + 30)), '--reuse-window', '60'],
+      {stdin: 'pipe', timeoutMs: (longest + 60) * 1000},
     )
     live.procs.add(serverProc)
     let serverOut = ''
@@ -383,10 +385,10 @@ async function runPhase(
       opts.onStep?.(`${phase}: ${label}${total} connections at ${round2(plan.flow.qps)}/s for ${seconds} s`)
       return Promise.all(
         plan.clients.map(async (c, i) => {
-          const proc = execa(
-            'ip',
-            ['netns', 'exec', names.clients[i]!, process.execPath, driver, 'client', '--target', target, '--rate', String(c.rate), '--count', String(counts[i]), '--seconds', String(seconds), '--timeout-ms', String(plan.timeoutMs), '--closes', closes],
-            {reject: false, buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', timeout: (seconds + 30) * 1000 + plan.timeoutMs * 3},
+          const proc = h.spawnDriver(
+            names.clients[i]!,
+            ['client', '--target', target, '--rate', String(c.rate), '--count', String(counts[i]), '--seconds', String(seconds), '--timeout-ms', String(plan.timeoutMs), '--closes', closes],
+            {stdin: 'ignore', timeoutMs: (seconds + 30) * 1000 + plan.timeoutMs * 3},
           )
           live.procs.add(proc)
           let out = ''
@@ -421,7 +423,7 @@ async function runPhase(
     const counterNs: [string, string][] = loopback
       ? [[plan.clients[0]!.label, names.clients[0]!]]
       : [...plan.clients.map((c, i): [string, string] => [c.label, names.clients[i]!]), ['router', names.router], ['server', names.server]]
-    const countersBefore = await Promise.all(counterNs.map(([, n]) => readCounters(n)))
+    const countersBefore = await Promise.all(counterNs.map(([, n]) => h.readCounters(n)))
     const started = Date.now()
     // Measured windows: one, then more while the interval straddles the budget (bounded).
     const results: Attempt[][] = plan.clients.map(() => [])
@@ -434,7 +436,7 @@ async function runPhase(
       extensions++
     }
     const seconds = (Date.now() - started) / 1000
-    const countersAfter = await Promise.all(counterNs.map(([, n]) => readCounters(n)))
+    const countersAfter = await Promise.all(counterNs.map(([, n]) => h.readCounters(n)))
 
     serverProc.stdin?.end()
     serverProc.kill('SIGTERM')
@@ -460,7 +462,7 @@ async function runPhase(
   } finally {
     for (const p of live.procs) p.kill('SIGKILL')
     live.procs.clear()
-    await Promise.all(all.map((n) => removeNs(n)))
+    await Promise.all(all.map((n) => h.removeNs(n)))
     for (const n of all) live.ns.delete(n)
   }
 }

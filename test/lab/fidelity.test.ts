@@ -72,6 +72,9 @@ describe('fidelity: predicted stall share against this kernel', () => {
     expect(row('client-reuse-0').before.failures.EADDRNOTAVAIL).toBeGreaterThan(0)
     expect(row('client-reuse-1').before.counters.client1!.TcpExtTWRecycled).toBeGreaterThan(0)
     expect(row('client-reuse-2-loopback').before.counters.client1!.TcpExtTWRecycled).toBeGreaterThan(0)
+    // Senders behind a preserving NAT really do meet their own tuples (and it costs nothing).
+    const own = row('nat-preserve-own').before
+    expect(own.reused_tuples).toBeGreaterThan(own.attempts / 2)
     // The bucket cap works by skipping TIME_WAIT.
     expect(row('tw-buckets-remedy').before.counters.server!.TcpExtTCPTimeWaitOverflow).toBeGreaterThan(0)
   })
