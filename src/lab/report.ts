@@ -38,7 +38,7 @@ export function renderLabText(r: LabReport): string {
   )
   const firsts = cols.map(([, p]) => p.connects_before_first_EADDRNOTAVAIL.filter((x) => x !== null))
   if (firsts.some((f) => f.length > 0)) rows.push(['connects before 1st EADDRNOTAVAIL', ...firsts.map((f) => (f.length ? f.join(', ') : '-'))])
-  rows.push(['tuples reused within 60 s', ...cols.map(([, p]) => String(p.reused_tuples))])
+  rows.push(['tuples reused within 60 s', ...cols.map(([, p]) => p.reused_tuples === null ? '-' : String(p.reused_tuples))])
   rows.push(['  by age 0-10-20-..-60 s', ...cols.map(([, p]) => p.reused_by_age_10s.join(' '))])
   // Counters that moved in either phase, per namespace.
   const labels = Object.keys(r.before.counters)

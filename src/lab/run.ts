@@ -17,8 +17,8 @@ import {localHost, type LabHost} from './system.js'
 export interface PhaseReport extends PhaseStats {
   /** Counter deltas over the measured windows, per namespace label (client1.., router, server). */
   counters: Record<string, Record<string, number>>
-  /** Connections the server saw on a tuple it had seen within the TIME_WAIT length. */
-  reused_tuples: number
+  /** Connections the server saw on a tuple it had seen within the TIME_WAIT length (null: its summary never came). */
+  reused_tuples: number | null
   /** The same by age of the previous use, in 10 s buckets (0-10 s, 10-20 s, ...). */
   reused_by_age_10s: number[]
   /** Seconds the measured windows took (warm-up not included). */
@@ -190,7 +190,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     const maxExtensions = opts.maxExtensions ?? MAX_EXTENSIONS
 
     const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions)
-    const prediction = predict(model, predictStallShare(plan.flow, plan.facts, kernel, {warmupSeconds: before.warmup_seconds, seconds: before.seconds}))
+    const prediction = predict(model, predictStallShare(plan.flow, plan.facts, kernel, measuredWindow(before)))
     const measured = measure(before, prediction.harm_budget)
     const agreeBefore = agreement(prediction.stall_share, measured.interval, measured.verdict, prediction.harm_budget)
     if (before.extensions > 0) plan.notes.push(`before: ${before.extensions} more window${before.extensions > 1 ? 's' : ''} of ${before.window_seconds} s to decide`)
@@ -215,7 +215,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       if (after.extensions > 0) plan.notes.push(`after: ${after.extensions} more window${after.extensions > 1 ? 's' : ''} of ${after.window_seconds} s to decide`)
       predictionAfter = predict(
         modelFor(planAfter.flow, planAfter.facts, kernel),
-        predictStallShare(planAfter.flow, planAfter.facts, kernel, {warmupSeconds: after.warmup_seconds, seconds: after.seconds}),
+        predictStallShare(planAfter.flow, planAfter.facts, kernel, measuredWindow(after)),
       )
       measuredAfter = measure(after, predictionAfter.harm_budget)
       agreeAfter = agreement(predictionAfter.stall_share, measuredAfter.interval, measuredAfter.verdict, predictionAfter.harm_budget)
@@ -243,6 +243,11 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     process.removeListener('SIGINT', onInt)
     process.removeListener('SIGTERM', onTerm)
   }
+}
+
+/** The traffic the windows covered, for a prediction that depends on when it is measured. */
+function measuredWindow(p: PhaseReport): {warmupSeconds: number; seconds: number} {
+  return {warmupSeconds: p.warmup_seconds, seconds: p.window_seconds * (1 + p.extensions)}
 }
 
 export function predict(m: FlowModel, s: StallPrediction): Prediction {
@@ -440,12 +445,14 @@ async function runPhase(
 
     serverProc.stdin?.end()
     serverProc.kill('SIGTERM')
-    await waitFor(() => serverProc.exitCode !== null || /\{.*\}\n/.test(serverOut), 5000).catch(() => undefined)
+    // The server prints its summary and exits; on a loaded machine that can take seconds.
+    await waitFor(() => /\{.*\}\n/.test(serverOut) || (serverProc.exitCode !== null && serverProc.exitCode !== undefined), 15_000).catch(() => undefined)
     live.procs.delete(serverProc)
-    let reused = 0
+    let reused: number | null = null
     let ages: number[] = []
     const sline = serverOut.split('\n').find((l) => l.startsWith('{'))
     if (sline) ({reused, ages} = JSON.parse(sline) as {reused: number; ages: number[]})
+    else plan.notes.push(`${phase}: the lab's server gave no summary (tuples reused unknown)${serverErr ? `: ${serverErr.split('\n')[0]}` : ''}`)
 
     const counters: Record<string, Record<string, number>> = {}
     counterNs.forEach(([label], i) => (counters[label] = counterDeltas(countersBefore[i]!, countersAfter[i]!)))

@@ -1,7 +1,7 @@
 import type {Facts} from '../facts/types.js'
 import type {Flow} from '../topology/types.js'
-import type {LabFlow} from './predict.js'
-import type {LabOptions, LabReport} from './run.js'
+import {predictStallShare, type LabFlow} from './predict.js'
+import {phaseLengths, type LabOptions, type LabReport} from './run.js'
 import type {LabRemedy} from './remedy.js'
 
 /**
@@ -123,10 +123,13 @@ export async function runFidelity(
   opts: {concurrency?: number; driver?: string; onDone?: (row: FidelityRow) => void} = {},
 ): Promise<FidelityRow[]> {
   const rows: FidelityRow[] = new Array(scenarios.length)
+  // Longest first (warm-up + one window, as runLab will size them): the slowest scenario does
+  // not start last and hold the whole matrix up. Rows stay in the scenarios' order.
+  const order = scenarios.map((s, i) => ({i, t: expectedSeconds(s)})).sort((a, b) => b.t - a.t).map((x) => x.i)
   let next = 0
   const worker = async () => {
-    while (next < scenarios.length) {
-      const i = next++
+    while (next < order.length) {
+      const i = order[next++]!
       const s = scenarios[i]!
       const t0 = Date.now()
       const report = await run({
@@ -143,6 +146,13 @@ export async function runFidelity(
   }
   await Promise.all(Array.from({length: Math.max(1, Math.min(opts.concurrency ?? 3, scenarios.length))}, worker))
   return rows
+}
+
+/** Warm-up plus one window for a scenario, as runLab sizes them (the kernel does not change them). */
+export function expectedSeconds(s: Scenario): number {
+  const flow = {...s.flow, name: s.id} as Flow
+  const l = phaseLengths(predictStallShare(flow, scenarioFacts(s), '6.18'), flow.qps, {scaled: false})
+  return l.warmupSeconds + l.windowSeconds
 }
 
 /** The README's matrix: predicted vs measured stall share with its interval, one line each. */

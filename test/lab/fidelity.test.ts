@@ -32,7 +32,7 @@ beforeAll(async () => {
     onDone: (r) => {
       if (process.env.TWLAB_FIGURES) {
         const m = r.report.measured
-        process.stderr.write(`${JSON.stringify({id: r.id, wall: r.wall_seconds, predicted: r.report.prediction.stall_share, measured: m.stall_share, interval: m.interval, attempts: m.attempts, extensions: r.report.before.extensions, agrees: r.report.agrees, basis: r.report.agreement})}\n`)
+        process.stderr.write(`${JSON.stringify({id: r.id, wall: r.wall_seconds, predicted: r.report.prediction.stall_share, measured: m.stall_share, interval: m.interval, attempts: m.attempts, extensions: r.report.before.extensions, reused: r.report.before.reused_tuples, agrees: r.report.agrees, basis: r.report.agreement})}\n`)
       }
     },
   })
