@@ -129,6 +129,37 @@ interface Live {
 }
 
 /**
+ * Runs in progress in this process (the fidelity matrix runs several at once). One signal
+ * handler for all of them: on SIGINT/SIGTERM every run's drivers and namespaces go, then exit.
+ */
+const running = new Set<Live>()
+const onSignal = (sig: NodeJS.Signals) => {
+  for (const live of running) {
+    for (const p of live.procs) p.kill('SIGKILL')
+    live.host.removeNsSync([...live.ns])
+  }
+  process.exit(sig === 'SIGINT' ? 130 : 143)
+}
+const onInt = () => onSignal('SIGINT')
+const onTerm = () => onSignal('SIGTERM')
+
+function trackRun(live: Live): void {
+  if (running.size === 0) {
+    process.once('SIGINT', onInt)
+    process.once('SIGTERM', onTerm)
+  }
+  running.add(live)
+}
+
+function untrackRun(live: Live): void {
+  running.delete(live)
+  if (running.size === 0) {
+    process.removeListener('SIGINT', onInt)
+    process.removeListener('SIGTERM', onTerm)
+  }
+}
+
+/**
  * Seconds of window that can decide the predicted verdict at this rate: for a share below the
  * budget, enough attempts that none or a few stalls put the interval's top under it (Wilson
  * at 0 events: 3.84 / n); for a share above, enough to expect 10 stalls and at least 300
@@ -162,17 +193,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   const driver = opts.driver ?? (opts.host ? 'driver.js' : driverPath())
   const host = opts.host ?? (await localHost(driver))
   host.preflight()
-  const kernel = release()
+  const kernel = host.kernel?.() ?? release()
   const live: Live = {host, ns: new Set(), procs: new Set()}
-  const onSignal = (sig: NodeJS.Signals) => {
-    for (const p of live.procs) p.kill('SIGKILL')
-    host.removeNsSync([...live.ns])
-    process.exit(sig === 'SIGINT' ? 130 : 143)
-  }
-  const onInt = () => onSignal('SIGINT')
-  const onTerm = () => onSignal('SIGTERM')
-  process.once('SIGINT', onInt)
-  process.once('SIGTERM', onTerm)
+  trackRun(live)
   try {
     const stale = await host.removeStale()
     if (stale.length > 0) opts.onStep?.(`removed ${stale.length} namespaces left by an earlier run`)
@@ -240,8 +263,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   } finally {
     for (const p of live.procs) p.kill('SIGKILL')
     await Promise.all([...live.ns].map((ns) => host.removeNs(ns)))
-    process.removeListener('SIGINT', onInt)
-    process.removeListener('SIGTERM', onTerm)
+    untrackRun(live)
   }
 }
 
@@ -376,6 +398,8 @@ async function runPhase(
     let serverOut = ''
     let serverErr = ''
     serverProc.stdout?.on('data', (d: Buffer) => (serverOut += d.toString()))
+    let serverOutEnded = false
+    serverProc.stdout?.on('end', () => (serverOutEnded = true))
     serverProc.stderr?.on('data', (d: Buffer) => (serverErr += d.toString()))
     await waitFor(() => serverOut.includes('ready\n'), 10_000, () => serverProc.exitCode !== null || serverErr !== '').catch(() => {
       throw new TwError('lab.server', `the lab's server did not start: ${serverErr.split('\n')[0] || 'no answer in 10 s'}`)
@@ -446,7 +470,8 @@ async function runPhase(
     serverProc.stdin?.end()
     serverProc.kill('SIGTERM')
     // The server prints its summary and exits; on a loaded machine that can take seconds.
-    await waitFor(() => /\{.*\}\n/.test(serverOut) || (serverProc.exitCode !== null && serverProc.exitCode !== undefined), 15_000).catch(() => undefined)
+    // Its exit can come before the last of its output is read: wait for the output's end, not the exit.
+    await waitFor(() => /\{.*\}\n/.test(serverOut) || serverOutEnded, 15_000).catch(() => undefined)
     live.procs.delete(serverProc)
     let reused: number | null = null
     let ages: number[] = []

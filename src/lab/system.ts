@@ -197,6 +197,8 @@ export interface DriverProc extends PromiseLike<unknown> {
  * supplies its own and reuses the plan, driver, scenarios and statistics unchanged.
  */
 export interface LabHost {
+  /** The kernel release the namespaces run on (default: this host's). */
+  kernel?: () => string
   preflight: () => void
   removeStale: () => Promise<string[]>
   addNs: (ns: string) => Promise<void>
