@@ -157,7 +157,7 @@ export function expectedSeconds(s: Scenario): number {
 
 /** The README's matrix: predicted vs measured stall share with its interval, one line each. */
 export function fidelityTable(rows: FidelityRow[], kernel: string): string {
-  const pct = (x: number) => `${x === 0 ? '0' : Number((x * 100).toPrecision(2))} %`
+  const pct = (x: number) => `${x === 0 ? '0' : Number((x * 100).toPrecision(3))} %`
   const lines = [
     `Measured on kernel ${kernel} by \`npm run fidelity\` (stall = connect failed or over 500 ms; 95 % Wilson interval; harm budget 0.1 %).`,
     '',
