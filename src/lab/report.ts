@@ -13,7 +13,7 @@ export function renderLabText(r: LabReport): string {
     if (s.nat_port_range) parts.push(`nat port_range ${s.nat_port_range[0]} -> ${s.nat_port_range[1]}`)
     if (s.tcp_max_tw_buckets) parts.push(`tcp_max_tw_buckets ${s.tcp_max_tw_buckets[0]} -> ${s.tcp_max_tw_buckets[1]}`)
     if (s.capped) parts.push(`capped: ${s.capped.join(', ')}`)
-    out.push(`scaled x${s.factor}: ${parts.join('; ')}; ${s.phase_seconds} s per phase`)
+    out.push(`scaled x${s.factor}: ${parts.join('; ')}; ${s.phase_seconds} s measured windows`)
   }
   for (const n of r.notes) out.push(`note: ${n}`)
   out.push('')
