@@ -1,7 +1,7 @@
 // `npm run fidelity` (root): run the lab's fidelity matrix on this kernel and write the measured
 // table into README.md between the fidelity markers. The table is the tool's own output
 // (fidelityTable), so the README shows exactly what was measured, and when.
-import {readFileSync, writeFileSync} from 'node:fs'
+import {readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {release} from 'node:os'
 import {fileURLToPath} from 'node:url'
 
@@ -25,6 +25,8 @@ const rows = await runFidelity(SCENARIOS, runLab, {
   onDone: (r) => process.stderr.write(`fidelity: ${r.id}: ${r.report.agrees ? 'agrees' : 'DISAGREES'} (${r.wall_seconds} s)\n`),
 })
 const table = fidelityTable(rows, release())
-writeFileSync(readme, `${text.slice(0, a + START.length)}\n${table}${text.slice(b)}`)
+// Written beside it and renamed: an interrupted run never leaves half a README.
+writeFileSync(`${readme}.fidelity-tmp`, `${text.slice(0, a + START.length)}\n${table}${text.slice(b)}`)
+renameSync(`${readme}.fidelity-tmp`, readme)
 process.stderr.write(`fidelity: ${rows.length} scenarios in ${Math.round((Date.now() - t0) / 1000)} s; README.md updated\n`)
 process.exitCode = rows.every((r) => r.report.agrees) ? 0 : 2
