@@ -5,7 +5,9 @@ import {INPUT_USAGE, inputFlags, resolveInputs} from '../inputs.js'
 
 export default class Lab extends BaseCommand {
   static summary = 'Rebuild a flow in network namespaces on this kernel and measure it, before and after the top remedy (root)'
-  static description = `Builds one client namespace per sender (up to 8), a router namespace (SNAT with nftables when the flow has NAT or more senders than addresses), and a server namespace, over veth links in 198.18.0.0/15. The host's sysctls go to the namespace that plays its role. A Node client opens short connections at the declared rate and records every attempt; the server closes first or waits for the client, as declared. Then the top remedy is applied and the run repeated. Reports failures by kind, slow connects (> 500 ms), connect latency and the kernel counters of each namespace, beside the model's prediction.
+  static description = `Builds one client namespace per sender (up to 8), a router namespace (SNAT with nftables when the flow has NAT or more senders than addresses: masquerade, with the declared pool and nat.port_mode as preserve, random or fully-random), and a server namespace, over veth links in 198.18.0.0/15 (a loopback peer runs in one namespace over lo). The host's sysctls go to the namespace that plays its role. A Node client opens short connections at the declared rate and records every attempt; the server closes first or waits for the client, as declared.
+
+Each phase warms up until the flow's mechanism is steady (up to 75 s), then measures a window sized to decide: a connect that fails or takes over 500 ms is a stall; the stall share's 95 % (Wilson) interval above the harm budget (0.1 %) is harmful, below it benign; otherwise up to 3 more windows, then inconclusive. The model's predicted stall share agrees when it lies within the interval widened by 2 each way and the verdicts match. Then the top remedy the rules verified is applied and the run repeated.
 
 Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they and the driver processes are removed on every exit, and a run removes those a killed run left behind.`
 
@@ -24,8 +26,9 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
   static flags = {
     ...inputFlags,
     flow: Flags.string({description: 'the flow to rebuild (default: the first the model says breaks)', helpValue: 'NAME'}),
-    scale: Flags.string({description: 'shrink port ranges and rates together by FACTOR (0-1], or "auto" to fit the driver: phases of at most 22 s (a run within 60 s), longer only when a port or tuple takes longer to come back, as the report says', helpValue: 'auto|FACTOR'}),
-    duration: Flags.integer({description: 'seconds of traffic per phase (default: long enough for a port or tuple to come back, 10-68 s; at most 22 with --scale)', min: 2, max: 600}),
+    scale: Flags.string({description: 'shrink port ranges and rates together by FACTOR (0-1], or "auto" to fit the driver; measured windows of at most 22 s (the report says when that is too short to decide)', helpValue: 'auto|FACTOR'}),
+    duration: Flags.integer({description: 'seconds of each measured window (default: sized to decide the predicted verdict, 5-60 s; at most 22 with --scale); the warm-up comes before it', min: 2, max: 600}),
+    fidelity: Flags.boolean({description: 'run the fidelity matrix instead (src/lab/scenarios.ts: the model\'s predicted stall share against this kernel, 3 scenarios at a time, a few minutes); exit 2 when one disagrees', exclusive: ['flow', 'scale', 'duration', 'remedy']}),
     remedy: Flags.string({description: 'apply this sysctl on the host\'s namespace for the second phase instead of the top remedy; "none" runs one phase; repeatable', helpValue: 'KEY=VALUE', multiple: true}),
   }
 
@@ -33,6 +36,7 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     const {flags} = await this.parse(Lab)
     const {preflight} = await import('../lab/system.js')
     preflight()
+    if (flags.fidelity) return this.fidelity()
     const {facts, topology} = await resolveInputs(flags)
     const {selectFlow} = await import('../lab/select.js')
     const {parseRemedyArgs} = await import('../lab/remedy.js')
@@ -54,5 +58,19 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     const {renderLabText} = await import('../lab/report.js')
     process.stdout.write(renderLabText(report))
     return report
+  }
+
+  private async fidelity(): Promise<unknown> {
+    const {release} = await import('node:os')
+    const {runLab} = await import('../lab/run.js')
+    const {runFidelity, fidelityTable, SCENARIOS} = await import('../lab/scenarios.js')
+    const rows = await runFidelity(SCENARIOS, runLab, {
+      concurrency: 3,
+      onDone: (r) => process.stderr.write(`fidelity: ${r.id}: ${r.report.agrees ? 'agrees' : 'DISAGREES'} (${r.wall_seconds} s)\n`),
+    })
+    process.exitCode = rows.every((r) => r.report.agrees) ? 0 : 2
+    const result = {kernel: release(), scenarios: rows.map((r) => ({id: r.id, title: r.title, wall_seconds: r.wall_seconds, ...r.report}))}
+    if (!this.jsonEnabled()) process.stdout.write(fidelityTable(rows, release()))
+    return result
   }
 }

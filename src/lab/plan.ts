@@ -3,7 +3,7 @@ import type {Facts} from '../facts/types.js'
 import {parsePeer} from '../topology/peer.js'
 import type {Flow} from '../topology/types.js'
 import {DEFAULT_PORT_RANGE} from '../model/constants.js'
-import type {FlowModel} from '../model/types.js'
+import {isLoopbackPeer, type LabFlow, type PortMode} from './predict.js'
 
 /**
  * What the lab builds for one flow, decided before anything touches the system: namespaces,
@@ -56,6 +56,8 @@ export interface ClientNs {
   ifRouter: string
   routerAddr: string
   rate: number
+  /** This sender's own ip_local_port_range when the flow gives each sender one (lab scenarios). */
+  portRange?: [number, number]
 }
 
 export interface LabPlan {
@@ -66,35 +68,17 @@ export interface LabPlan {
   scaled: ScaleReport | null
   clients: ClientNs[]
   /** SNAT on the router: addresses and port pool; null when packets are only routed. */
-  nat: {addresses: string[]; portRange: [number, number]; conntrackTimeWait: number} | null
+  nat: {addresses: string[]; portRange: [number, number]; conntrackTimeWait: number; mode: PortMode} | null
   serverAddrs: string[]
   serverPort: number
   /** Sysctls per namespace label ("client" applies to every client namespace). */
   sysctls: {client: Record<string, string>; router: Record<string, string>; server: Record<string, string>}
+  /** Seconds of each measured window (runLab sizes it to decide; see phaseLengths). */
   phaseSeconds: number
   timeoutMs: number
+  /** The peer is a loopback address: client and server share one namespace and talk over lo. */
+  loopback: boolean
   notes: string[]
-}
-
-/** Seconds of traffic after the mechanism first shows, so the measurement sees it repeat. */
-export const OBSERVE_SECONDS = 8
-export const MIN_PHASE_SECONDS = 10
-/** TIME_WAIT (60 s) plus the observation: past this nothing new can show. */
-export const MAX_PHASE_SECONDS = 68
-
-/**
- * How long a phase must run for the flow's mechanism to show at all: until a source port or
- * NAT tuple first comes back (server closes first), or until the ports run out (client closes
- * first). That time is ports / rate, which --scale keeps (it shrinks both), and it is real
- * time: TIME_WAIT is 60 s whatever the scale. So a flow near its limit needs a long phase.
- */
-export function phaseSecondsFor(m: FlowModel): number {
-  let t: number
-  if (m.closesFirst === 'client') t = (m.connectsBeforeFailure ?? m.usablePorts) / Math.max(m.qpsPerTupleSpace, 1e-9)
-  else if (m.natReuseSeconds !== null) t = m.natReuseSeconds
-  else t = m.reuseIntervalSeconds
-  if (!Number.isFinite(t)) t = 60
-  return Math.round(Math.min(MAX_PHASE_SECONDS, Math.max(MIN_PHASE_SECONDS, Math.min(t, 60) + OBSERVE_SECONDS)))
 }
 
 export interface PlanOptions {
@@ -185,9 +169,14 @@ export function planLab(flowIn: Flow, factsIn: Facts, opts: PlanOptions = {}): L
     ifRouter: `c${i + 1}`,
     routerAddr: `198.18.${i + 1}.1`,
     rate: flow.qps / senders,
+    ...((flow as LabFlow).sender_port_ranges?.[i] ? {portRange: (flow as LabFlow).sender_port_ranges![i]!} : {}),
   }))
-  const serverAddrs = Array.from({length: endpoints}, (_, i) => `198.19.0.${i + 2}`)
-  const {port: serverPort} = parsePeer(flow.peer)
+  const {host: peerHost, port: serverPort} = parsePeer(flow.peer)
+  const loopback = isLoopbackPeer(flow)
+  if (loopback && (senders > 1 || endpoints > 1 || flow.nat)) {
+    throw new TwError('lab.loopback', `flow "${flow.name}" has a loopback peer (${flow.peer}): the lab runs it with one sender, one endpoint and no NAT`)
+  }
+  const serverAddrs = loopback ? [peerHost] : Array.from({length: endpoints}, (_, i) => `198.19.0.${i + 2}`)
 
 
   const clientSys: Record<string, string> = {}
@@ -209,7 +198,10 @@ export function planLab(flowIn: Flow, factsIn: Facts, opts: PlanOptions = {}): L
       role === 'nat' && sysctls['net.netfilter.nf_conntrack_tcp_timeout_time_wait'] !== undefined
         ? Number(sysctls['net.netfilter.nf_conntrack_tcp_timeout_time_wait'])
         : flow.nat?.conntrack_time_wait ?? 120
-    nat = {addresses: Array.from({length: addresses}, (_, i) => `198.19.0.${101 + i}`), portRange: pool, conntrackTimeWait: ct}
+    const mode = (flow as LabFlow).nat?.port_mode ?? 'preserve'
+    // One NAT address is the router's own (masquerade picks it); more are added beside it.
+    const natAddrs = addresses === 1 ? ['198.19.0.1'] : Array.from({length: addresses}, (_, i) => `198.19.0.${101 + i}`)
+    nat = {addresses: natAddrs, portRange: pool, conntrackTimeWait: ct, mode}
     routerSys['net.netfilter.nf_conntrack_tcp_timeout_time_wait'] = String(ct)
   }
   if (capped.length > 0 && scaled) scaled.capped = capped
@@ -229,20 +221,34 @@ export function planLab(flowIn: Flow, factsIn: Facts, opts: PlanOptions = {}): L
     sysctls: {client: clientSys, router: routerSys, server: serverSys},
     phaseSeconds,
     timeoutMs: opts.timeoutMs ?? 5000,
+    loopback,
     notes,
   }
 }
 
-/** The SNAT ruleset for the router: senders' traffic toward the servers leaves from the pool. */
+/** Linux SNAT's own pool when a rule names no range (nf_nat_core.c: 1024-65535 for ports >= 1024). */
+export const NAT_NO_RANGE: [number, number] = [1024, 65535]
+
+/**
+ * The SNAT ruleset for the router, built from what the flow declares: `masquerade` (one NAT
+ * address: the router's) or `snat to ADDR` (several), with the pool as `:lo-hi` unless it is
+ * the kernel's own no-range pool, and the port mode as the rule's flag. `preserve` is Linux's
+ * default (keep the sender's port when that tuple is free and inside the range), `random`
+ * randomizes the port choice and `fully-random` uses a full per-connection random offset
+ * (kube-proxy's masquerade rule).
+ */
 export function natRuleset(plan: LabPlan): string | null {
   if (!plan.nat) return null
-  const addrs = plan.nat.addresses
+  const {addresses: addrs, mode} = plan.nat
   const [lo, hi] = plan.nat.portRange
+  const ports = lo === NAT_NO_RANGE[0] && hi === NAT_NO_RANGE[1] ? '' : `:${lo}-${hi}`
+  const flag = mode === 'preserve' ? '' : ` ${mode}`
   // Senders are spread over the NAT addresses round-robin (the kernel would hash them, unevenly),
   // so each address carries the share of the rate the model assumes.
-  const rules = plan.clients.map(
-    (c, i) => `    oifname "srv" ip saddr ${c.addr} ip protocol tcp snat to ${addrs[i % addrs.length]!}:${lo}-${hi}`,
-  )
+  const rules =
+    addrs.length === 1
+      ? [`    oifname "srv" ip protocol tcp masquerade${ports ? ` to ${ports}` : ''}${flag}`]
+      : plan.clients.map((c, i) => `    oifname "srv" ip saddr ${c.addr} ip protocol tcp snat to ${addrs[i % addrs.length]!}${ports}${flag}`)
   return ['table ip twlab {', '  chain post {', '    type nat hook postrouting priority srcnat; policy accept;', ...rules, '  }', '}', ''].join('\n')
 }
 

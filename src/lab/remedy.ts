@@ -7,7 +7,7 @@ import {patchFlow} from '../topology/patch.js'
 
 /** A remedy the lab can apply: sysctls on the namespace playing this host, or flow changes. */
 export interface LabRemedy {
-  /** Where it came from: "rule <id>", "model", or "--remedy". */
+  /** Where it came from: "rule <id>" or "--remedy" (or a test's label). */
   source: string
   sysctl?: Record<string, string>
   flow?: Record<string, number | string | boolean | number[]>
@@ -32,68 +32,40 @@ export function modelFor(flow: Flow, facts: Facts, kernel: string): FlowModel {
 }
 
 /**
- * The top remedy for the flow: the first one the rules offer that the lab can apply; without
- * rules (or when they offer none), what the model itself computes. Rules are loaded lazily and
- * a broken or absent rule set falls back to the model (said in `source`).
+ * The top remedy for the flow: the first verified remedy (the rule engine re-runs the model
+ * with each remedy applied and keeps only those that clear the finding) that the lab can
+ * apply, in the rules' own order. One ranking for the whole product: the lab has none of its
+ * own. No rule, or none applicable here: null (the report says the lab has nothing to apply).
  */
 export async function topRemedy(flow: Flow, facts: Facts, kernel: string): Promise<LabRemedy | null> {
-  let note = ''
-  try {
-    const [{loadRules}, {evaluateHost}] = await Promise.all([import('../rules/load.js'), import('../rules/engine.js')])
-    const report = evaluateHost(facts, {file: 'lab', waivers: [], flows: [flow], kernel}, loadRules())
-    for (const f of report.findings) {
-      if (f.flow !== flow.name) continue
-      for (const r of f.remedies) {
-        const flowOk = !r.flow || (Object.keys(r.flow).every((key) => LAB_FLOW_KEYS.has(key)) && withinCaps(r.flow))
-        if ((r.sysctl || r.flow) && flowOk) {
-          return {
-            source: `rule ${f.id}`,
-            ...(r.sysctl ? {sysctl: r.sysctl} : {}),
-            ...(r.flow ? {flow: r.flow} : {}),
-            why: r.why,
-          }
+  const [{loadRules}, {evaluateHost}] = await Promise.all([import('../rules/load.js'), import('../rules/engine.js')])
+  const report = evaluateHost(facts, {file: 'lab', waivers: [], flows: [flow], kernel}, loadRules())
+  for (const f of report.findings) {
+    if (f.flow !== flow.name) continue
+    for (const r of f.remedies) {
+      if (labCanApply(r)) {
+        return {
+          source: `rule ${f.id}`,
+          ...(r.sysctl ? {sysctl: r.sysctl} : {}),
+          ...(r.flow ? {flow: r.flow} : {}),
+          why: r.why,
         }
       }
     }
-  } catch (error) {
-    note = ` (rules unavailable: ${(error as Error).message.split('\n')[0]})`
   }
-  const fromModel = modelRemedy(flow, facts, kernel)
-  return fromModel ? {...fromModel, source: `model${note}`} : null
+  return null
+}
+
+/** Sysctls, or flow changes the lab can rebuild within its caps. */
+export function labCanApply(r: {sysctl?: Record<string, string>; flow?: Record<string, unknown>}): boolean {
+  if (!r.sysctl && !r.flow) return false
+  return !r.flow || (Object.keys(r.flow).every((key) => LAB_FLOW_KEYS.has(key)) && withinCaps(r.flow))
 }
 
 /** A remedy needing more namespaces than the lab builds would be measured capped: skip it. */
 function withinCaps(patch: Record<string, unknown>): boolean {
   const n = (k: string) => (typeof patch[k] === 'number' ? (patch[k] as number) : 0)
   return n('client_addresses') <= MAX_CLIENT_ADDRESSES && n('senders') <= MAX_SENDERS && n('server_endpoints') <= MAX_ENDPOINTS
-}
-
-/** The remedy the model's own numbers give, for when no rule offers one. */
-export function modelRemedy(flow: Flow, facts: Facts, kernel: string): LabRemedy | null {
-  const m = modelFor(flow, facts, kernel)
-  if (m.portExhaustion && flow.role === 'client') {
-    if (!m.twReuseEffective && facts.sysctls['net.ipv4.tcp_timestamps'] !== '0') {
-      return {source: 'model', sysctl: {'net.ipv4.tcp_tw_reuse': '1'}, why: 'connect() may take a TIME_WAIT port toward this destination after tcp_tw_reuse_delay'}
-    }
-    if (m.suggestedPortRange) {
-      return {
-        source: 'model',
-        sysctl: {'net.ipv4.ip_local_port_range': `${m.suggestedPortRange[0]} ${m.suggestedPortRange[1]}`},
-        why: `${m.usablePortsNeeded} ports hold ${flow.qps}/s for the TIME_WAIT length`,
-      }
-    }
-  }
-  if (m.harmful && flow.role === 'server' && m.twBucketsForSafeReuse !== null) {
-    return {
-      source: 'model',
-      sysctl: {'net.ipv4.tcp_max_tw_buckets': String(Math.max(1, m.twBucketsForSafeReuse))},
-      why: 'fewer TIME_WAIT entries kept on the server, so a reused tuple rarely finds one (drops TIME_WAIT protection: last resort)',
-    }
-  }
-  if ((m.harmful || m.portExhaustion) && m.addressesNeeded !== null && m.addressesNeeded <= MAX_CLIENT_ADDRESSES) {
-    return {source: 'model', flow: {client_addresses: m.addressesNeeded, senders: Math.max(flow.senders, m.addressesNeeded)}, why: 'more source addresses, each with its own port space'}
-  }
-  return null
 }
 
 /** `--remedy KEY=VALUE` (repeatable): sysctls for this host's namespace, as given. */

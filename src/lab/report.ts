@@ -13,7 +13,7 @@ export function renderLabText(r: LabReport): string {
     if (s.nat_port_range) parts.push(`nat port_range ${s.nat_port_range[0]} -> ${s.nat_port_range[1]}`)
     if (s.tcp_max_tw_buckets) parts.push(`tcp_max_tw_buckets ${s.tcp_max_tw_buckets[0]} -> ${s.tcp_max_tw_buckets[1]}`)
     if (s.capped) parts.push(`capped: ${s.capped.join(', ')}`)
-    out.push(`scaled x${s.factor}: ${parts.join('; ')}; ${s.phase_seconds} s per phase`)
+    out.push(`scaled x${s.factor}: ${parts.join('; ')}; ${s.phase_seconds} s measured windows`)
   }
   for (const n of r.notes) out.push(`note: ${n}`)
   out.push('')
@@ -32,11 +32,13 @@ export function renderLabText(r: LabReport): string {
   if (cols.some(([, p]) => p.failures.other)) rows.push(['other error', ...cols.map(([, p]) => String(p.failures.other ?? 0))])
   rows.push(
     [`slow (> ${SLOW_MS} ms)`, ...cols.map(([, p]) => String(p.slow))],
+    ['stalled (failed or slow)', ...cols.map(([, p]) => String(p.stalled))],
+    ['warm-up + windows s', ...cols.map(([, p]) => `${p.warmup_seconds} + ${1 + p.extensions} x ${p.window_seconds}`)],
     ['connect p50/p99/max ms', ...cols.map(([, p]) => [p.p50_ms, p.p99_ms, p.max_ms].map((x) => (x === null ? '-' : String(x))).join(' / '))],
   )
   const firsts = cols.map(([, p]) => p.connects_before_first_EADDRNOTAVAIL.filter((x) => x !== null))
   if (firsts.some((f) => f.length > 0)) rows.push(['connects before 1st EADDRNOTAVAIL', ...firsts.map((f) => (f.length ? f.join(', ') : '-'))])
-  rows.push(['tuples reused within 60 s', ...cols.map(([, p]) => String(p.reused_tuples))])
+  rows.push(['tuples reused within 60 s', ...cols.map(([, p]) => p.reused_tuples === null ? '-' : String(p.reused_tuples))])
   rows.push(['  by age 0-10-20-..-60 s', ...cols.map(([, p]) => p.reused_by_age_10s.join(' '))])
   // Counters that moved in either phase, per namespace.
   const labels = Object.keys(r.before.counters)
@@ -48,9 +50,9 @@ export function renderLabText(r: LabReport): string {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
   for (const row of rows) out.push(row.map((c, i) => (i === 0 ? c.padEnd(w[0]!) : c.padStart(Math.max(w[i]!, 8)))).join('  ').trimEnd())
   out.push('')
-  out.push(verdictLine('before', r.prediction, r.measured, r.agrees))
-  if (r.prediction_after && r.measured_after && r.agrees_after !== null) out.push(verdictLine('after ', r.prediction_after, r.measured_after, r.agrees_after))
-  else if (!r.remedy) out.push('after : no remedy the lab can apply (the model finds nothing to fix, or only actions outside this host)')
+  out.push(verdictLine('before', r.prediction, r.measured, r.agrees, r.agreement))
+  if (r.prediction_after && r.measured_after && r.agrees_after !== null) out.push(verdictLine('after ', r.prediction_after, r.measured_after, r.agrees_after, r.agreement_after ?? 'interval'))
+  else if (!r.remedy) out.push('after : no remedy the lab can apply (the rules offer none for this flow, or only actions outside this host)')
   if (r.remedy) out.push(`remedy (${r.remedy.source}): ${remedyLabel}: ${r.remedy.why}`)
   return out.join('\n') + '\n'
 }
@@ -63,10 +65,13 @@ function remedyText(r: NonNullable<LabReport['remedy']>): string {
   return parts.join(', ')
 }
 
-function verdictLine(label: string, p: Prediction, m: Measured, agrees: boolean): string {
+function verdictLine(label: string, p: Prediction, m: Measured, agrees: boolean, basis: 'interval' | 'verdict'): string {
   const safe = p.safe_qps === null ? 'no limit' : `safe up to ${p.safe_qps}/s`
-  const measured = m.harmful ? `harmful (${pct(m.harm_share)} of connects failed or stalled)` : `no harm (${pct(m.harm_share)} failed or stalled)`
-  return `${label}: model: ${p.verdict}, ${safe}; measured: ${measured} -> ${agrees ? 'agrees' : 'DISAGREES'}`
+  const judged = m.harmful === true ? 'harmful' : m.harmful === false ? 'no harm' : 'inconclusive'
+  const measured = `${judged} (${pct(m.stall_share)} stalled, 95 % [${pct(m.interval[0])}, ${pct(m.interval[1])}] of ${m.attempts}; budget ${pct(p.harm_budget)})`
+  const how = basis === 'verdict' ? ' (prediction below the lab\'s resolution: verdicts compared)' : ''
+  return `${label}: model: ${p.verdict}, ${pct(p.stall_share)} stalled, ${safe}; measured: ${measured} -> ${agrees ? 'agrees' : 'DISAGREES'}${how}`
 }
 
-const pct = (x: number) => `${Math.round(x * 1000) / 10} %`
+/** Percent with enough digits for shares near the budget (0.1 %). */
+const pct = (x: number) => `${x === 0 ? 0 : Number((x * 100).toPrecision(3))} %`

@@ -27,6 +27,8 @@ export interface PhaseStats {
   ok: number
   failures: Failures
   slow: number
+  /** Attempts that failed or connected in over SLOW_MS: the harm definition's stalls. */
+  stalled: number
   p50_ms: number | null
   p99_ms: number | null
   max_ms: number | null
@@ -48,6 +50,7 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
   let other = 0
   let ok = 0
   let slow = 0
+  let stalled = 0
   const latencies: number[] = []
   for (const [, ms, kind] of all) {
     if (kind === 'ok') ok++
@@ -57,6 +60,7 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
       latencies.push(ms)
       if (ms > SLOW_MS) slow++
     }
+    if (kind !== 'ok' || (ms !== null && ms > SLOW_MS)) stalled++
   }
   if (other > 0) failures.other = other
   latencies.sort((a, b) => a - b)
@@ -66,6 +70,7 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
     ok,
     failures,
     slow,
+    stalled,
     p50_ms: r(percentile(latencies, 50)),
     p99_ms: r(percentile(latencies, 99)),
     max_ms: r(latencies.length ? latencies[latencies.length - 1]! : null),
@@ -90,4 +95,58 @@ export function counterDeltas(before: Record<string, number>, after: Record<stri
   const out: Record<string, number> = {}
   for (const k of LAB_COUNTERS) out[k] = (after[k] ?? 0) - (before[k] ?? 0)
   return out
+}
+
+/** z for a two-sided 95 % interval. */
+export const Z95 = 1.959964
+
+/**
+ * Wilson score interval for k events in n trials (95 %). Chosen over the normal approximation
+ * because it stays inside [0, 1] and is sound at k = 0 or k = n, which is where the lab's
+ * benign and exhausted scenarios sit. n = 0 gives [0, 1]: nothing is known.
+ */
+export function wilson(k: number, n: number, z = Z95): [number, number] {
+  if (n <= 0) return [0, 1]
+  const p = k / n
+  const z2 = z * z
+  const denom = 1 + z2 / n
+  const centre = (p + z2 / (2 * n)) / denom
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom
+  // At k = 0 (k = n) the bound is exactly 0 (1); rounding must not move it off.
+  return [k === 0 ? 0 : Math.max(0, centre - half), k === n ? 1 : Math.min(1, centre + half)]
+}
+
+export type Verdict = 'harmful' | 'benign' | 'inconclusive'
+
+/** Harmful when the whole interval lies above the budget, benign when below, else undecided. */
+export function verdictOf(interval: [number, number], budget: number): Verdict {
+  if (interval[0] > budget) return 'harmful'
+  if (interval[1] < budget) return 'benign'
+  return 'inconclusive'
+}
+
+/** The model's stated tolerance: a prediction within a factor of 2 of the measured interval. */
+export const AGREE_FACTOR = 2
+
+/**
+ * Below this fraction of the budget a prediction is "about zero" for the lab: resolving a share
+ * of budget/10 (1e-4) needs well over 10/share = 100,000 attempts, more than any phase runs.
+ * Such predictions are checked on the verdict alone (the measured interval must lie below the
+ * budget), and the report says so (`agreement: "verdict"`), rather than passing as a number.
+ */
+export const RESOLUTION_OF_BUDGET = 0.1
+
+export interface Agreement {
+  agrees: boolean
+  /** "interval": the predicted share was checked against the widened interval; "verdict": only the verdicts. */
+  basis: 'interval' | 'verdict'
+  predicted_verdict: Verdict
+}
+
+export function agreement(predicted: number, interval: [number, number], measured: Verdict, budget: number): Agreement {
+  const predictedVerdict: Verdict = predicted > budget ? 'harmful' : 'benign'
+  const verdictsMatch = measured === predictedVerdict
+  if (predicted < budget * RESOLUTION_OF_BUDGET) return {agrees: verdictsMatch, basis: 'verdict', predicted_verdict: predictedVerdict}
+  const within = predicted >= interval[0] / AGREE_FACTOR && predicted <= Math.min(1, interval[1] * AGREE_FACTOR)
+  return {agrees: within && verdictsMatch, basis: 'interval', predicted_verdict: predictedVerdict}
 }

@@ -181,3 +181,54 @@ export async function removeStale(): Promise<string[]> {
   for (const ns of stale) await removeNs(ns)
   return stale
 }
+
+/** A driver process as the lab uses it: streams, exit code, kill, and awaitable. */
+export interface DriverProc extends PromiseLike<unknown> {
+  stdout?: NodeJS.ReadableStream | null
+  stderr?: NodeJS.ReadableStream | null
+  stdin?: NodeJS.WritableStream | null
+  exitCode: number | null | undefined
+  kill: (sig?: NodeJS.Signals) => boolean
+}
+
+/**
+ * Everything runLab does to a kernel, as one injectable layer: "run this in namespace X".
+ * The default acts on this host through `ip netns`; another kernel (a user-mode Linux guest)
+ * supplies its own and reuses the plan, driver, scenarios and statistics unchanged.
+ */
+export interface LabHost {
+  /** The kernel release the namespaces run on (default: this host's). */
+  kernel?: () => string
+  preflight: () => void
+  removeStale: () => Promise<string[]>
+  addNs: (ns: string) => Promise<void>
+  addVeth: (nsA: string, ifA: string, nsB: string, ifB: string) => Promise<void>
+  runIn: (ns: string, args: string[], opts?: {input?: string}) => Promise<string>
+  setSysctls: (ns: string, values: Record<string, string>) => Promise<string[]>
+  readCounters: (ns: string) => Promise<Record<string, number>>
+  removeNs: (ns: string) => Promise<void>
+  /** Synchronous removal for the signal path. */
+  removeNsSync: (names: string[]) => void
+  /** Start the traffic driver (`driver.js server|client ...`) inside a namespace. */
+  spawnDriver: (ns: string, driverArgs: string[], opts: {stdin: 'pipe' | 'ignore'; timeoutMs: number}) => DriverProc
+}
+
+/** This host's kernel, through `ip netns exec` and the Node binary running us. */
+export async function localHost(driver: string): Promise<LabHost> {
+  const [execa, {execaSync}] = await Promise.all([exec(), import('execa')])
+  return {
+    preflight: () => preflight(),
+    removeStale,
+    addNs,
+    addVeth,
+    runIn,
+    setSysctls,
+    readCounters,
+    removeNs,
+    removeNsSync: (names) => removeNsSync(names, execaSync),
+    spawnDriver: (ns, driverArgs, o) => {
+      const [f, a] = inNs(ns, [process.execPath, driver, ...driverArgs])
+      return execa(f, a, {reject: false, buffer: false, stdin: o.stdin, stdout: 'pipe', stderr: 'pipe', timeout: o.timeoutMs}) as unknown as DriverProc
+    },
+  }
+}

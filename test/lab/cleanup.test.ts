@@ -65,7 +65,7 @@ rootSuite('lab cleanup', 'network namespaces, signals to lab drivers', () => {
     // A remedy sysctl the kernel rejects makes the second phase fail after its namespaces exist.
     const bad = {source: 'test', sysctl: {'net.ipv4.ip_local_port_range': '60999 1024'}, why: 'invalid on purpose'}
     await expect(
-      runLab({flow: flow({qps: 20, closes_first: 'server'}), facts: facts({}), remedy: bad, phaseSeconds: 2, driver: buildDriver()}),
+      runLab({flow: flow({qps: 20, closes_first: 'server'}), facts: facts({}), remedy: bad, phaseSeconds: 2, warmupSeconds: 0, driver: buildDriver()}),
     ).rejects.toThrow(/sysctl/)
     expect(await leftovers()).toEqual([])
   }, 60_000)

@@ -26,9 +26,9 @@ describe('lab plan', () => {
     const server = planLab(flow({role: 'server', senders: 2, nat: {port_range: [20000, 20099], conntrack_time_wait: 30}}), facts({'net.ipv4.tcp_rfc1337': '1'}))
     expect(server.sysctls.server['net.ipv4.tcp_rfc1337']).toBe('1')
     expect(server.sysctls.client['net.ipv4.tcp_rfc1337']).toBeUndefined()
-    expect(server.nat).toEqual({addresses: ['198.19.0.101'], portRange: [20000, 20099], conntrackTimeWait: 30})
+    expect(server.nat).toEqual({addresses: ['198.19.0.1'], portRange: [20000, 20099], conntrackTimeWait: 30, mode: 'preserve'})
     expect(server.sysctls.router['net.netfilter.nf_conntrack_tcp_timeout_time_wait']).toBe('30')
-    expect(natRuleset(server)).toContain('snat to 198.19.0.101:20000-20099')
+    expect(natRuleset(server)).toContain('oifname "srv" ip protocol tcp masquerade to :20000-20099\n')
   })
 
   it('puts senders that share fewer addresses behind SNAT, spread round-robin over the addresses', () => {
@@ -36,6 +36,34 @@ describe('lab plan', () => {
     expect(plan.nat?.addresses).toEqual(['198.19.0.101', '198.19.0.102'])
     const rules = natRuleset(plan)!.split('\n').filter((l) => l.includes('snat'))
     expect(rules.map((l) => /snat to (\S+):/.exec(l)![1])).toEqual(['198.19.0.101', '198.19.0.102', '198.19.0.101', '198.19.0.102'])
+  })
+
+  it('builds the NAT port mode the flow declares as the nftables rule flag', () => {
+    const rule = (nat: Record<string, unknown>, addresses = 1) =>
+      natRuleset(planLab(flow({role: 'server', senders: 2, client_addresses: addresses, nat: {conntrack_time_wait: 120, ...nat} as never}), facts({})))!
+        .split('\n')
+        .filter((l) => /masquerade|snat/.test(l))
+        .map((l) => l.trim())
+    // preserve: Linux's default, no flag; the kernel's own pool (1024-65535) is no range at all.
+    expect(rule({port_range: [1024, 65535]})).toEqual(['oifname "srv" ip protocol tcp masquerade'])
+    expect(rule({port_range: [1024, 65535], port_mode: 'preserve'})).toEqual(['oifname "srv" ip protocol tcp masquerade'])
+    expect(rule({port_range: [20000, 20999], port_mode: 'random'})).toEqual(['oifname "srv" ip protocol tcp masquerade to :20000-20999 random'])
+    expect(rule({port_range: [20000, 20999], port_mode: 'fully-random'})).toEqual(['oifname "srv" ip protocol tcp masquerade to :20000-20999 fully-random'])
+    expect(rule({port_range: [1024, 65535], port_mode: 'fully-random'})).toEqual(['oifname "srv" ip protocol tcp masquerade fully-random'])
+    // Several NAT addresses: one snat rule per sender, the same pool and flag on each.
+    expect(rule({port_range: [20000, 20999], port_mode: 'fully-random'}, 2)).toEqual([
+      'oifname "srv" ip saddr 198.18.1.2 ip protocol tcp snat to 198.19.0.101:20000-20999 fully-random',
+      'oifname "srv" ip saddr 198.18.2.2 ip protocol tcp snat to 198.19.0.102:20000-20999 fully-random',
+    ])
+  })
+
+  it('runs a loopback peer in one namespace over lo, and refuses what that cannot hold', () => {
+    const plan = planLab(flow({role: 'client', peer: '127.0.0.1:8080', closes_first: 'client'}), facts({}))
+    expect(plan.loopback).toBe(true)
+    expect(plan.serverAddrs).toEqual(['127.0.0.1'])
+    expect(plan.nat).toBeNull()
+    expect(planLab(flow({role: 'client'}), facts({})).loopback).toBe(false)
+    expect(() => planLab(flow({role: 'client', peer: '127.0.0.1:8080', senders: 2}), facts({}))).toThrow(/loopback/)
   })
 
   it('caps senders and says so; the flow as run carries the caps', () => {

@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {renderLabText} from '../../src/lab/report.js'
+import {predictStallShare} from '../../src/lab/predict.js'
 import {measure, predict, type LabReport, type PhaseReport} from '../../src/lab/run.js'
 import {modelFor} from '../../src/lab/remedy.js'
 import {facts, flow} from './helpers.js'
@@ -10,6 +11,7 @@ const phase = (over: Partial<PhaseReport>): PhaseReport => ({
   ok: 1000,
   failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 0},
   slow: 0,
+  stalled: 0,
   p50_ms: 0.2,
   p99_ms: 1.1,
   max_ms: 3,
@@ -18,19 +20,30 @@ const phase = (over: Partial<PhaseReport>): PhaseReport => ({
   reused_tuples: 0,
   reused_by_age_10s: [0, 0, 0, 0, 0, 0],
   seconds: 10,
+  warmup_seconds: 3,
+  window_seconds: 10,
+  extensions: 0,
   ...over,
 })
 
 describe('lab report', () => {
-  it('counts a phase as harmful only above 0.2 % failed or stalled connects', () => {
-    expect(measure(phase({slow: 2})).harmful).toBe(false)
-    expect(measure(phase({slow: 2, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 1}})).harmful).toBe(true)
+  it('judges a phase by the 95 % interval of its stall share against the budget: true, false or null', () => {
+    // 0 of 4000: [0, 0.096 %] lies under 0.1 %: benign.
+    expect(measure(phase({attempts: 4000, ok: 4000}), 0.001)).toMatchObject({harmful: false, verdict: 'benign', stall_share: 0})
+    // 2 of 1000 (0.2 %): [0.055 %, 0.73 %] straddles 0.1 %: undecided, null in the JSON.
+    expect(measure(phase({slow: 2, stalled: 2}), 0.001)).toMatchObject({harmful: null, verdict: 'inconclusive', stall_share: 0.002})
+    // 40 of 1000: harmful; reset and timeout shares on their own.
+    const m = measure(phase({slow: 30, stalled: 40, failures: {EADDRNOTAVAIL: 0, reset: 4, timeout: 6}}), 0.001)
+    expect(m).toMatchObject({harmful: true, verdict: 'harmful', stall_share: 0.04, harm_share: 0.04, reset_share: 0.004, timeout_share: 0.006, attempts: 1000})
+    expect(m.interval[0]).toBeCloseTo(0.0295, 3)
+    expect(m.interval[1]).toBeCloseTo(0.0541, 3)
   })
 
   it('prints both phases side by side, the counters that moved, and the model beside the measurement', () => {
     const m = modelFor(flow({role: 'server', senders: 2, nat: {port_range: [20000, 20099], conntrack_time_wait: 120}, qps: 40}), facts({}), '6.18')
-    const before = phase({slow: 40, counters: {client1: {TcpOutRsts: 120}, server: {TcpExtPAWSTimewait: 250, TcpExtTCPTimeWaitOverflow: 0}}})
-    const after = phase({counters: {client1: {TcpOutRsts: 0}, server: {TcpExtPAWSTimewait: 0, TcpExtTCPTimeWaitOverflow: 990}}})
+    const stall = predictStallShare(flow({role: 'server', senders: 2, nat: {port_range: [20000, 20099], conntrack_time_wait: 120}, qps: 40}), facts({}), '6.18')
+    const before = phase({slow: 40, stalled: 40, counters: {client1: {TcpOutRsts: 120}, server: {TcpExtPAWSTimewait: 250, TcpExtTCPTimeWaitOverflow: 0}}})
+    const after = phase({attempts: 4000, ok: 4000, counters: {client1: {TcpOutRsts: 0}, server: {TcpExtPAWSTimewait: 0, TcpExtTCPTimeWaitOverflow: 990}}})
     const report: LabReport = {
       flow: 'behind-nat',
       kernel: '6.18.44',
@@ -39,12 +52,14 @@ describe('lab report', () => {
       before,
       remedy: {source: 'model', sysctl: {'net.ipv4.tcp_max_tw_buckets': '1'}, why: 'fewer TIME_WAIT entries'},
       after,
-      prediction: predict(m),
+      prediction: predict(m, stall),
       measured: measure(before),
       agrees: true,
-      prediction_after: {...predict(m), harmful: false, verdict: 'no pressure'},
+      agreement: 'interval',
+      prediction_after: {...predict(m, stall), harmful: false, verdict: 'no pressure', stall_share: 0},
       measured_after: measure(after),
       agrees_after: true,
+      agreement_after: 'verdict',
     }
     const text = renderLabText(report)
     expect(text).toMatch(/slow \(> 500 ms\)\s+40\s+0/)
@@ -52,7 +67,8 @@ describe('lab report', () => {
     expect(text).toMatch(/server TcpExtPAWSTimewait\s+250\s+0/)
     expect(text).toMatch(/server TcpExtTCPTimeWaitOverflow\s+0\s+990/)
     expect(text).not.toContain('TcpExtTWRecycled')
-    expect(text).toMatch(/before: model: harmful .* measured: harmful \(4 % .*-> agrees/)
-    expect(text).toMatch(/after : model: no pressure.*-> agrees/)
+    expect(text).toMatch(/stalled \(failed or slow\)\s+40\s+0/)
+    expect(text).toMatch(/before: model: harmful: .*, 10 % stalled, .* measured: harmful \(4 % stalled, 95 % \[2\.95 %, 5\.4\d* %\] of 1000; budget 0\.1 %\) -> agrees$/m)
+    expect(text).toMatch(/after : model: no pressure, 0 % stalled.*measured: no harm \(0 % stalled, 95 % \[0 %, 0\.0959 %\] of 4000.*-> agrees \(prediction below the lab's resolution: verdicts compared\)$/m)
   })
 })

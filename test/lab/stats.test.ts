@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Attempt} from '../../src/lab/driver.js'
-import {connectsBeforeFirstExhaustion, percentile, summarize} from '../../src/lab/stats.js'
+import {agreement, connectsBeforeFirstExhaustion, percentile, summarize, verdictOf, wilson, Z95} from '../../src/lab/stats.js'
 
 describe('lab figures', () => {
   it('counts failures by kind, slow connects over 500 ms, and nearest-rank percentiles', () => {
@@ -38,5 +38,61 @@ describe('lab figures', () => {
     ]
     expect(connectsBeforeFirstExhaustion(a)).toBe(2)
     expect(connectsBeforeFirstExhaustion([[0, 0.1, 'ok', 1]])).toBeNull()
+  })
+})
+
+describe('stall share: 95 % Wilson interval, verdict against the budget, agreement', () => {
+  it('matches the textbook Wilson interval, and is exact at 0 and n events', () => {
+    const [lo, hi] = wilson(10, 100)
+    expect(lo).toBeCloseTo(0.0552, 4)
+    expect(hi).toBeCloseTo(0.1744, 4)
+    const z2 = Z95 * Z95
+    // k = 0: [0, z²/(n+z²)]; k = n: [n/(n+z²), 1].
+    expect(wilson(0, 4000)[0]).toBe(0)
+    expect(wilson(0, 4000)[1]).toBeCloseTo(z2 / (4000 + z2), 12)
+    expect(wilson(50, 50)[0]).toBeCloseTo(50 / (50 + z2), 12)
+    expect(wilson(50, 50)[1]).toBe(1)
+    expect(wilson(0, 0)).toEqual([0, 1])
+  })
+
+  it('harmful above the budget, benign below, inconclusive when the interval straddles it', () => {
+    expect(verdictOf(wilson(0, 4000), 0.001)).toBe('benign')
+    // 3,840 attempts with none stalled is just short of proving a 0.1 % budget: 3.84/3843.8 > 0.001.
+    expect(verdictOf(wilson(0, 3830), 0.001)).toBe('inconclusive')
+    expect(verdictOf(wilson(2, 9000), 0.001)).toBe('benign')
+    expect(verdictOf(wilson(3, 2000), 0.001)).toBe('inconclusive')
+    expect(verdictOf(wilson(5, 2000), 0.001)).toBe('harmful')
+    expect(verdictOf(wilson(60, 1200), 0.001)).toBe('harmful')
+  })
+
+  it('agrees only within a factor 2 of the interval and with the same verdict', () => {
+    const iv: [number, number] = [0.04, 0.06]
+    expect(agreement(0.1, iv, 'harmful', 0.001)).toEqual({agrees: true, basis: 'interval', predicted_verdict: 'harmful'})
+    expect(agreement(0.13, iv, 'harmful', 0.001).agrees).toBe(false)
+    expect(agreement(0.019, iv, 'harmful', 0.001).agrees).toBe(false)
+    // Inside the widened interval but on the other side of the budget: the verdicts differ.
+    expect(agreement(0.0009, [0.0011, 0.003], 'harmful', 0.001).agrees).toBe(false)
+    // An inconclusive measurement never agrees.
+    expect(agreement(0.001, [0.0005, 0.002], 'inconclusive', 0.001).agrees).toBe(false)
+  })
+
+  it('checks a prediction below a tenth of the budget on the verdict alone, and says so', () => {
+    // Two stalls in 9,000 (NAT remap without timestamps): lo = 6e-5 > 2 x 0, but the lab cannot
+    // resolve shares under 1e-4, so the verdicts decide.
+    expect(agreement(0, wilson(2, 9000), 'benign', 0.001)).toEqual({agrees: true, basis: 'verdict', predicted_verdict: 'benign'})
+    expect(agreement(0, wilson(30, 9000), 'harmful', 0.001)).toEqual({agrees: false, basis: 'verdict', predicted_verdict: 'benign'})
+    expect(agreement(0, wilson(5, 4000), 'inconclusive', 0.001).agrees).toBe(false)
+    expect(agreement(0.0001, wilson(0, 9000), 'benign', 0.001).basis).toBe('interval')
+  })
+
+  it('counts an attempt once as stalled whether it failed, was slow, or both', () => {
+    const a: Attempt[] = [
+      [0, 0.2, 'ok', 1],
+      [1, 1001, 'ok', 2],
+      [2, 900, 'reset', 3],
+      [3, null, 'timeout', null],
+      [4, null, 'EADDRNOTAVAIL', null],
+    ]
+    expect(summarize([a]).stalled).toBe(4)
   })
 })

@@ -1,0 +1,158 @@
+import type {Facts} from '../facts/types.js'
+import {DEFAULT_PORT_RANGE, TCP_TIMEWAIT_SECONDS} from '../model/constants.js'
+import type {FlowModel} from '../model/types.js'
+import {parsePeer} from '../topology/peer.js'
+import type {Flow, NatSpec} from '../topology/types.js'
+import {modelFor} from './remedy.js'
+
+/**
+ * The lab's one entry to the model's stall-share prediction.
+ *
+ * ADAPTER: the model is being rebuilt (issue 10, item 2) to export `predictFlow(...)` with
+ * {stall_share, timeout_share, reset_share, mechanism, assumptions, safe_qps} and HARM_BUDGET.
+ * Until that lands, this derives a stall share from today's FlowModel plus the recovery
+ * factors below, so the lab's verdict, interval and fidelity matrix can be built and
+ * measured. At merge, `predictStallShare` calls predictFlow and the constants below go.
+ */
+
+/** How a NAT picks the source port it sends from (topology `nat.port_mode`). */
+export type PortMode = 'preserve' | 'random' | 'fully-random'
+
+/** Fields the new topology adds (issue 10, item 1), read here without depending on them. */
+export type LabNat = NatSpec & {port_mode?: PortMode}
+export type LabFlow = Omit<Flow, 'nat'> & {
+  nat?: LabNat
+  harm_budget?: number
+  /**
+   * Lab only: each sender's own port range (sender i uses entry i). Disjoint ranges keep a
+   * preserving NAT from ever remapping one sender onto another's port.
+   */
+  sender_port_ranges?: [number, number][]
+}
+
+/** Share of connects that may stall before a flow is harmful (the product's harm budget). */
+export const HARM_BUDGET = 0.001
+
+/**
+ * Of the SYNs that land on a TIME_WAIT tuple last used by a DIFFERENT sender, the share that
+ * stall (> 500 ms, reset or timeout), by what the server does. Lab-measured on 6.18 (a
+ * placeholder for the model's own derivation, see above): with server timestamps a PAWS
+ * reject answers with the old connection's ACK (rate-limited per TIME_WAIT socket) and about
+ * one collision in ten costs the 1 s SYN retransmit (measured 5-10 % of connects with every SYN
+ * on such a tuple); with tcp_rfc1337=1 the client's RST no longer clears the entry (measured
+ * 44-47 %, a third of them connect timeouts); without timestamps the sequence check alone
+ * decides and the RST clears the entry at once (0 stalls in 4,800: below the lab's resolution).
+ */
+export const STALL_PER_CROSS_COLLISION = {timestamps: 0.1, rfc1337: 0.4, noTimestamps: 0}
+
+export interface StallPrediction {
+  stall_share: number
+  reset_share: number
+  timeout_share: number
+  harm_budget: number
+  mechanism: string
+  assumptions: string[]
+  /** Seconds of traffic before the mechanism reaches its steady state (the lab's warm-up). */
+  steady_after_seconds: number
+}
+
+export interface Window {
+  /** Seconds of traffic before the measured window starts. */
+  warmupSeconds: number
+  seconds: number
+}
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/
+
+export function isLoopbackPeer(flow: Pick<Flow, 'peer'>): boolean {
+  return LOOPBACK.test(parsePeer(flow.peer).host)
+}
+
+/** Does the NAT send a sender's SYN from a port other than the sender's own? */
+export function natRemaps(flow: LabFlow): boolean {
+  const nat = flow.nat
+  if (!nat) return false
+  const mode = nat.port_mode ?? 'preserve'
+  if (mode !== 'preserve') return true
+  // Preserve keeps the sender's port only when it lies inside the pool, and only when no other
+  // sender holds the same tuple: senders that share a range clash and are remapped.
+  const own = flow.sender_port_ranges
+  const ranges = own && own.length >= flow.senders ? own.slice(0, flow.senders) : [flow.client_port_range ?? DEFAULT_PORT_RANGE]
+  const outside = ranges.some((r) => r[0] < nat.port_range[0] || r[1] > nat.port_range[1])
+  const clash = flow.senders > 1 && (ranges.length < flow.senders || ranges.some((a, i) => ranges.some((b, j) => i < j && a[0] <= b[1] && b[0] <= a[1])))
+  return outside || clash
+}
+
+/**
+ * Connects that succeed in [w, w + t] for one tuple space when the client holds TIME_WAIT:
+ * the first `ports` connects take every port, then each port comes back `hold` seconds after
+ * its last use and is taken by the next attempt (attempts never stop), so S(t) below counts
+ * successes from the start.
+ */
+export function exhaustedSuccesses(ports: number, qps: number, holdSeconds: number, w: Window): number {
+  const s = (t: number) => ports * Math.floor(t / holdSeconds) + Math.min(qps * (t % holdSeconds), ports)
+  return s(w.warmupSeconds + w.seconds) - s(w.warmupSeconds)
+}
+
+export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, window?: Window): StallPrediction {
+  const flow = flowIn as LabFlow
+  const budget = flow.harm_budget ?? HARM_BUDGET
+  const m: FlowModel = modelFor(flowIn, facts, kernel)
+  const assumptions: string[] = ['adapter: stall share derived from the pre-v2 model and lab-measured recovery factors']
+  const out = (stall: number, mechanism: string, steady: number, reset = 0, timeout = 0): StallPrediction => ({
+    stall_share: clamp(stall),
+    reset_share: clamp(reset),
+    timeout_share: clamp(timeout),
+    harm_budget: budget,
+    mechanism,
+    assumptions,
+    steady_after_seconds: Math.ceil(steady),
+  })
+
+  if (flow.closes_first === 'client') {
+    const sysctls = facts.sysctls
+    const reuse = Number(sysctls['net.ipv4.tcp_tw_reuse'] ?? '2')
+    const loopback = isLoopbackPeer(flow)
+    if (m.twReuseEffective || (loopback && reuse === 2 && flow.role === 'client')) {
+      return out(0, `tcp_tw_reuse=${reuse}${loopback ? ' toward a loopback peer' : ''}: connect() takes TIME_WAIT ports`, 2)
+    }
+    if (!m.portExhaustion || m.connectsBeforeFailure === null) return out(0, 'client holds TIME_WAIT within its port range', 2)
+    const ports = m.connectsBeforeFailure
+    const q = m.qpsPerTupleSpace
+    const fillSeconds = ports / q
+    const w = window ?? {warmupSeconds: 0, seconds: TCP_TIMEWAIT_SECONDS}
+    const ok = exhaustedSuccesses(ports, q, TCP_TIMEWAIT_SECONDS, w)
+    assumptions.push(`${ports} usable ports per tuple space, each back ${TCP_TIMEWAIT_SECONDS} s after its last use`)
+    return out(1 - ok / (q * w.seconds), 'client port exhaustion: connect() fails with EADDRNOTAVAIL', fillSeconds + 1)
+  }
+
+  // Server closes first: harm needs a SYN from a different sender on a TIME_WAIT tuple.
+  const steady = m.natReuseSeconds ?? m.reuseIntervalSeconds
+  const cross = flow.nat ? natRemaps(flow) : flow.senders > flow.client_addresses
+  if (!cross || m.collisionShare === 0) {
+    const why = flow.nat ? 'NAT keeps each sender\'s own port: a sender re-using its own tuple is accepted (ISN and timestamp keyed on the 4-tuple)' : 'one sender per address: its own re-used tuples are accepted'
+    // What shows here is a sender meeting its own tuples: steady once its ports come round.
+    const own = flow.nat && !cross ? ownReuseSeconds(flow) : steady
+    return out(0, why, Math.min(own, TCP_TIMEWAIT_SECONDS) + 1)
+  }
+  const ts = Number(facts.sysctls['net.ipv4.tcp_timestamps'] ?? '1') > 0
+  const rfc1337 = facts.sysctls['net.ipv4.tcp_rfc1337'] === '1'
+  const p = !ts ? STALL_PER_CROSS_COLLISION.noTimestamps : rfc1337 ? STALL_PER_CROSS_COLLISION.rfc1337 : STALL_PER_CROSS_COLLISION.timestamps
+  assumptions.push(`${pct(m.collisionShare)} of SYNs land on a TIME_WAIT tuple another sender left`, `${pct(p)} of those stall (server ${ts ? 'timestamps on' : 'timestamps off'}, tcp_rfc1337=${rfc1337 ? 1 : 0})`)
+  const mechanism = !ts
+    ? 'cross-sender collisions, sequence check only: rejected SYNs recover in milliseconds'
+    : rfc1337
+      ? 'cross-sender collisions; tcp_rfc1337=1 keeps the stale entry after the client\'s RST'
+      : 'cross-sender collisions: PAWS rejects, stale ACK, RST, SYN resent'
+  return out(m.collisionShare * p, mechanism, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, 0, rfc1337 ? (m.collisionShare * p) / 3 : 0)
+}
+
+/** Seconds before a sender behind the NAT re-uses its own port (5.18+: about half its range). */
+function ownReuseSeconds(flow: LabFlow): number {
+  const perSender = flow.qps / Math.max(1, flow.senders) / Math.max(1, flow.server_endpoints)
+  const r = flow.sender_port_ranges?.[0] ?? flow.client_port_range ?? DEFAULT_PORT_RANGE
+  return (r[1] - r[0] + 1) / 2 / Math.max(perSender, 1e-9)
+}
+
+const clamp = (x: number) => Math.min(1, Math.max(0, x))
+const pct = (x: number) => `${Math.round(x * 1000) / 10} %`
