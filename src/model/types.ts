@@ -89,6 +89,8 @@ export interface FlowModel {
   natPoolPorts: number | null
   natTupleSpaces: number | null
   natPortMode: 'preserve' | 'random' | 'fully-random' | null
+  /** The NAT's kernel as declared (nat.kernel), this host's for role nat, else 'unknown'. */
+  natKernel: string | null
   /** free: tuples to spare; evicting: 6.5+ recycles closing entries; exhausted: SYNs dropped. */
   natRegime: 'free' | 'evicting' | 'exhausted' | null
   /** Share of connects the NAT gives another port than the sender's. */
