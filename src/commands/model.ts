@@ -43,7 +43,7 @@ function toJson(view: import('../render/chart.js').ModelView): unknown {
     flows: view.flows.map((v) => ({
       ...v.model,
       verdict: v.verdict,
-      remedies: v.remedies.map((r) => ({id: r.id, change: r.label, clears: r.id, harmful: r.model.harmful, portExhaustion: r.model.portExhaustion, safeQps: r.model.safeQps, margin: r.model.margin, collisionShare: r.model.collisionShare})),
+      remedies: v.remedies.map((r) => ({id: r.id, change: r.label, clears: r.id, harmful: r.model.harmful, portExhaustion: r.model.portExhaustion, safeQps: r.model.safeQps, margin: r.model.margin, collisionShare: r.model.collisionShare, stallShare: r.model.stallShare})),
       chart: v.chart,
     })),
   }

@@ -1,26 +1,20 @@
 import {kernelAtLeast} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
 import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
-import {modelHost, twReuseApplies, type HostParams} from './host.js'
-import {
-  collisionShare,
-  firstParityPorts,
-  portSelection,
-  qpsForCollisionShare,
-  reservedInRange,
-  reuseIntervalConnects,
-  usablePorts,
-} from './ports.js'
+import {pawsTimewaitCounter} from './gates.js'
+import {modelHost, type HostParams} from './host.js'
+import {firstParityPorts, portSelection, reservedInRange, reuseIntervalConnects, usablePorts} from './ports.js'
+import {assess, assumptionsFor, flowBudget, safeRate, type PredictContext} from './predict.js'
 import type {FlowModel, ModelResult} from './types.js'
 
 const EPS = 1e-9
 
 /** The model for one host and its flows: pure arithmetic, no I/O (host-level accounting: host.ts). */
-export function runModel(host: HostParams, flows: Flow[]): ModelResult {
-  return modelHost(host, flows, modelFlow)
+export function runModel(host: HostParams, flows: Flow[], ctx?: PredictContext): ModelResult {
+  return modelHost(host, flows, (h, f) => modelFlow(h, f, ctx))
 }
 
-export function modelFlow(host: HostParams, flow: Flow): FlowModel {
+export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): FlowModel {
   const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
   // TIME_WAIT length on the closing side: this host's when it closes, else the mainline 60 s
   // (KERNEL.md: fixed in mainline; a vendor knob only applies where the host has it).
@@ -29,6 +23,7 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
   const qpsPerTupleSpace = flow.qps / tupleSpaces
   const behindNat = flow.nat !== undefined
   const sharedAddresses = behindNat || flow.senders > flow.client_addresses
+  const budget = flowBudget(flow, ctx)
 
   // Whose range picks the port the server sees.
   let portSource: FlowModel['portSource']
@@ -55,104 +50,53 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
   const sel = portSelection(host.kernel)
   const interval = flow.nat ? usable : reuseIntervalConnects(sel.selection, usable, firstParity)
 
-  // --- NAT (KERNEL.md, "NAT gateways"): a tuple is busy while conntrack holds it.
-  let natPoolPorts: number | null = null
-  let natTupleSpaces: number | null = null
-  let natReuseSeconds: number | null = null
-  let natCapacityQps: number | null = null
-  let natExhausted = false
-  if (flow.nat) {
-    natPoolPorts = usable
-    natTupleSpaces = tupleSpaces
-    const ct = flow.nat.conntrack_time_wait
-    natCapacityQps = (natPoolPorts / ct) * natTupleSpaces
-    // Since 6.5 SNAT may evict a conntrack entry in TIME_WAIT under port pressure. We know the
-    // NAT's kernel only when this host is the NAT; otherwise assume a current one.
-    const natEvicts = flow.role === 'nat' ? kernelAtLeast(host.kernel, '6.5') : true
-    const overCapacity = flow.qps > natCapacityQps + EPS
-    natReuseSeconds = !overCapacity ? ct : natEvicts ? natPoolPorts / qpsPerTupleSpace : ct
-    natExhausted = overCapacity && !natEvicts
-  }
+  // The harm model (predict.ts): what the kernel does with each SYN, as shares of connects.
+  const a = assess(host, flow)
+  const stallAt = (q: number) => assess(host, {...flow, qps: q}).stallShare
+  const safeQps = safeRate(stallAt, budget, flow.qps)
+  const harmful = a.stallShare > budget + EPS
+  const twHarm = a.twStallShare > budget + EPS
+  // tcp_rfc1337=1 on this server: harmful when it is what lifts the stall share (the same flow
+  // with the default 0 stalls less).
+  const without1337 = twHarm && flow.role === 'server' && host.rfc1337 === 1 ? assess(host, flow, {rfc1337: 0}).twStallShare : a.twStallShare
+  const rfc1337Harm = twHarm && flow.role === 'server' && host.rfc1337 === 1 && without1337 < a.twStallShare
+  const crossSenderHarm = twHarm && sharedAddresses && (host.rfc1337 !== 1 || flow.role !== 'server' || without1337 > budget + EPS)
+  const benignCollisions = flow.closes_first === 'server' && a.collisionShare > COLLISION_BUDGET + EPS && !twHarm
 
-  // --- Server closes first: does a new SYN land on a TIME_WAIT 4-tuple on the server?
-  let share = 0
-  let safeQps: number | null = null
+  // Remedy values on the server, each the largest setting the model finds within the budget.
   let twBucketsForSafeReuse: number | null = null
   let vendorTimeWaitForSafeReuse: number | null = null
-  // The server's tcp_max_tw_buckets caps how many tuples can be in TIME_WAIT (known for role server).
-  const serverBuckets = flow.role === 'server' ? host.maxTwBuckets : null
-  if (flow.closes_first === 'server') {
-    const spaceTuples = interval * tupleSpaces
-    const capShare = serverBuckets === null ? 1 : Math.min(1, serverBuckets / Math.max(1, spaceTuples))
-    if (flow.nat) {
-      share = natReuseSeconds! < timeWaitSeconds ? capShare : 0
-    } else {
-      share = Math.min(capShare, collisionShare(sel.selection, interval, qpsPerTupleSpace, timeWaitSeconds))
+  if (flow.role === 'server' && flow.closes_first === 'server' && sharedAddresses) {
+    const tuples = Math.max(1, Math.round(interval * tupleSpaces))
+    const uncapped = host.maxTwBuckets === null ? a : assess(host, flow, {maxTwBuckets: null})
+    if (uncapped.twStallShare > budget + EPS) {
+      twBucketsForSafeReuse = largestWithin(0, tuples, (b) => assess(host, flow, {maxTwBuckets: b}).twStallShare <= budget)
     }
-    if (sharedAddresses) {
-      if (capShare <= COLLISION_BUDGET) safeQps = null
-      else if (flow.nat) safeQps = (usable / timeWaitSeconds) * tupleSpaces
-      else safeQps = qpsForCollisionShare(sel.selection, interval, timeWaitSeconds, COLLISION_BUDGET) * tupleSpaces
-      twBucketsForSafeReuse = Math.floor(COLLISION_BUDGET * spaceTuples)
-      if (host.vendorTimeWaitSeconds !== null && flow.role === 'server') {
-        const t = flow.nat
-          ? Math.ceil(natReuseSeconds!) - 1
-          : Math.floor((-Math.log(1 - COLLISION_BUDGET) * interval) / qpsPerTupleSpace)
-        vendorTimeWaitForSafeReuse = t >= 1 ? t : null
-      }
+    if (host.vendorTimeWaitSeconds !== null && twHarm) {
+      const t = largestWithin(0, Math.max(1, host.timeWaitSeconds), (s) => assess(host, flow, {timeWaitSeconds: s}).twStallShare <= budget)
+      vendorTimeWaitForSafeReuse = t !== null && t >= 1 ? t : null
     }
   }
-  // Behind NAT a sender that reuses its own source port re-opens its conntrack entry, so the
-  // server sees the same tuple again however large the pool (measured in the lab).
-  let senderReuseShare = 0
-  if (flow.nat && flow.closes_first === 'server') {
-    const senderRange = flow.client_port_range ?? DEFAULT_PORT_RANGE
-    const senderInterval = reuseIntervalConnects(sel.selection, usablePorts(senderRange, []), firstParityPorts(senderRange, []))
-    const perSenderQps = flow.qps / flow.senders / flow.server_endpoints
-    const capShare = serverBuckets === null ? 1 : Math.min(1, serverBuckets / Math.max(1, interval * tupleSpaces))
-    senderReuseShare = Math.min(capShare, collisionShare(sel.selection, senderInterval, perSenderQps, timeWaitSeconds))
-  }
-  const collides = share > COLLISION_BUDGET + EPS
-  const crossSenderHarm = collides && sharedAddresses
-  const benignCollisions = collides && !sharedAddresses
-  // tcp_rfc1337=1 drops the RST that clears a stale entry (KERNEL.md; lab: worse in every run).
-  const rfc1337Harm =
-    flow.role === 'server' && host.rfc1337 === 1 && sharedAddresses && (collides || senderReuseShare > COLLISION_BUDGET + EPS)
-  const harmful = crossSenderHarm || rfc1337Harm
 
   // --- Client closes first: the client holds TIME_WAIT; ports toward one destination run out.
-  let twReuseEffective = false
-  let portExhaustion = false
   let scanQps: number | null = null
   let connectsBeforeFailure: number | null = null
+  const portExhaustion = a.exhaustionShare > 0
   if (flow.closes_first === 'client') {
-    // tcp_tw_reuse=1 only for outgoing connections and with timestamps (KERNEL.md); we know the
-    // client's settings only when this host is the client.
-    twReuseEffective = flow.role === 'client' && twReuseApplies(host, flow) && host.timestamps > 0
     const clientBuckets = flow.role === 'client' ? host.maxTwBuckets : null
-    // The client's own port range applies (a NAT in between adds its own limit below).
     const clientRange = flow.role === 'client' ? host.portRange : flow.client_port_range ?? DEFAULT_PORT_RANGE
     const clientReserved = flow.role === 'client' ? host.reservedPorts : []
     const clientUsable = usablePorts(clientRange, clientReserved)
-    const holdSeconds = twReuseEffective ? host.twReuseDelayMs / 1000 : timeWaitSeconds
     // Past tcp_max_tw_buckets the closing socket skips TIME_WAIT. The cap is per namespace, so
     // the share of this flow's closes that skip it comes from all the host's flows (host.ts).
     const keptShare = clientBuckets === null ? 1 : 1 - (host.twOverflowShare ?? 0)
     const capped = keptShare <= EPS
-    const perSpace = capped ? Infinity : clientUsable / (holdSeconds * keptShare)
-    const clientSafe = perSpace * tupleSpaces
-    const natSafe = flow.nat && natExhausted ? natCapacityQps! : Infinity
-    const limit = Math.min(clientSafe, natSafe)
-    safeQps = Number.isFinite(limit) ? limit : null
-    portExhaustion = flow.qps > clientSafe + EPS
-    scanQps = twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / (timeWaitSeconds * keptShare)) * tupleSpaces
+    scanQps = a.twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / (timeWaitSeconds * keptShare)) * tupleSpaces
     connectsBeforeFailure = portExhaustion ? clientUsable : null
     if (host.vendorTimeWaitSeconds !== null && flow.role === 'client' && portExhaustion) {
       const t = Math.floor(clientUsable / qpsPerTupleSpace)
       vendorTimeWaitForSafeReuse = t >= 1 ? t : null
     }
-  } else if (flow.nat && natExhausted) {
-    safeQps = Math.min(safeQps ?? Infinity, natCapacityQps!)
   }
 
   const margin = safeQps === null || safeQps <= 0 ? (safeQps === 0 ? Infinity : 0) : flow.qps / safeQps
@@ -188,18 +132,37 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     timeWaitOnThisHost: thisHostCloses,
     timeWaitSeconds,
     timeWaitTuples: flow.qps * timeWaitSeconds,
-    collisionShare: share,
+    collisionShare: a.collisionShare,
+    unrelatedShare: a.unrelatedShare,
+    rejectShare: a.rejectShare,
+    resetShare: a.resetShare,
+    stallShare: a.stallShare,
+    timeoutShare: a.timeoutShare,
+    twStallShare: a.twStallShare,
+    natDropShare: a.natDropShare,
+    exhaustionShare: a.exhaustionShare,
+    mechanism: a.mechanism,
+    assumptions: assumptionsFor(host, flow),
+    harmBudget: budget,
+    paws: a.paws,
+    fastResend: a.fastResend,
+    pawsCounter: pawsTimewaitCounter(host.kernel),
     crossSenderHarm,
-    senderReuseShare,
+    senderReuseShare: a.senderReuseShare,
     rfc1337Harm,
     harmful,
     benignCollisions,
-    natPoolPorts,
-    natTupleSpaces,
-    natReuseSeconds,
-    natCapacityQps,
-    natExhausted,
-    twReuseEffective,
+    natPoolPorts: flow.nat ? usable : null,
+    natTupleSpaces: flow.nat ? tupleSpaces : null,
+    natPortMode: flow.nat ? flow.nat.port_mode : null,
+    natKernel: flow.nat ? (flow.nat.kernel ?? (flow.role === 'nat' ? (host.kernel?.raw ?? 'unknown') : 'unknown')) : null,
+    natRegime: a.natRegime,
+    natRemapShare: a.natRemapShare,
+    natHoles: a.natHoles,
+    natReuseSeconds: a.natReuseSeconds,
+    natCapacityQps: a.natCapacityQps,
+    natExhausted: a.natDropShare > EPS,
+    twReuseEffective: a.twReuseEffective,
     portExhaustion,
     scanQps,
     connectsBeforeFailure,
@@ -229,6 +192,19 @@ export function modelFlow(host: HostParams, flow: Flow): FlowModel {
     cloudNatQuotaNeeded: null,
     cloudNatUnitsNeeded: null,
   }
+}
+
+/** The largest integer in [lo, hi] where `ok` holds, for a predicate that holds up to a point; null if none. */
+function largestWithin(lo: number, hi: number, ok: (n: number) => boolean): number | null {
+  if (!ok(lo)) return null
+  if (ok(hi)) return hi
+  // ok(lo) and !ok(hi)
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2)
+    if (ok(mid)) lo = mid
+    else hi = mid
+  }
+  return lo
 }
 
 /**

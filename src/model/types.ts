@@ -1,5 +1,6 @@
 import type {Closer, NatKind, Role} from '../topology/types.js'
 import type {PortSelection} from './ports.js'
+import type {Mechanism} from './predict.js'
 
 /**
  * What the model says about one flow. Every number a finding or a renderer prints comes from
@@ -40,7 +41,34 @@ export interface FlowModel {
 
   /** Server closes first: share of new SYNs that land on a 4-tuple in TIME_WAIT. */
   collisionShare: number
-  /** Collisions above the budget from senders unrelated to the tuple's last owner (NAT, proxy). */
+  /** Share of those collisions from someone unrelated to the tuple's last owner (identity.ts). */
+  unrelatedShare: number
+  /** Connects whose first SYN the server rejects (PAWS or sequence check). */
+  rejectShare: number
+  /** Connects that draw a stale ACK the client answers with RST (RSTs in the client's counters). */
+  resetShare: number
+  /** The harm: connects that fail or take over 500 ms (predict.ts), 0..1. */
+  stallShare: number
+  /** Connects that give up after every SYN attempt. */
+  timeoutShare: number
+  /** The part of stallShare from rejected SYNs on the server's TIME_WAIT tuples. */
+  twStallShare: number
+  /** The part from SYNs a NAT without a free tuple drops. */
+  natDropShare: number
+  /** The part from EADDRNOTAVAIL on the client. */
+  exhaustionShare: number
+  mechanism: Mechanism
+  /** What the prediction assumed (the clients' kernel, the NAT's, the server's settings). */
+  assumptions: string[]
+  /** The stall share the flow may have: its harm_budget or HARM_BUDGET. */
+  harmBudget: number
+  /** Server and clients both send timestamps: rejections are PAWS rejects. */
+  paws: boolean
+  /** The clients resend a SYN ~2 ms after a stale ACK (5.6+). */
+  fastResend: boolean
+  /** The counter that shows PAWS rejects in TIME_WAIT on this host's kernel. */
+  pawsCounter: string
+  /** Stalls from TIME_WAIT rejections above the budget, from senders sharing addresses (NAT, proxy). */
   crossSenderHarm: boolean
   /**
    * Behind NAT: the share of SYNs that reach the server on a TIME_WAIT tuple because a sender
@@ -53,18 +81,27 @@ export interface FlowModel {
    * harmful (23 slow + 51 timeouts of 27,200, against 3 slow with rfc1337=0).
    */
   rfc1337Harm: boolean
-  /** Any harm the model predicts from TIME_WAIT collisions: resets and 1–3 s stalls. */
+  /** stallShare above the harm budget, whatever the mechanism. */
   harmful: boolean
-  /** Collisions above the budget from one Linux sender: accepted by ISN/timestamp, no harm. */
+  /** Collisions (over 1 % of SYNs) whose stall share stays within the budget: accepted or recovered in ms. */
   benignCollisions: boolean
 
   natPoolPorts: number | null
   natTupleSpaces: number | null
-  /** Earliest a NAT tuple comes back to another sender, seconds. */
+  natPortMode: 'preserve' | 'random' | 'fully-random' | null
+  /** The NAT's kernel as declared (nat.kernel), this host's for role nat, else 'unknown'. */
+  natKernel: string | null
+  /** free: tuples to spare; evicting: 6.5+ recycles closing entries; exhausted: SYNs dropped. */
+  natRegime: 'free' | 'evicting' | 'exhausted' | null
+  /** Share of connects the NAT gives another port than the sender's. */
+  natRemapShare: number
+  /** Preserve mode: NAT tuples freed while the server still holds them in TIME_WAIT. */
+  natHoles: number
+  /** Mean seconds before a NAT tuple comes back (preserve: before a sender reuses its own port). */
   natReuseSeconds: number | null
   /** New connections per second the NAT sustains without eviction: pool / conntrack TIME_WAIT. */
   natCapacityQps: number | null
-  /** Over natCapacityQps on a NAT that cannot evict (kernel < 6.5): SYNs dropped. */
+  /** The NAT drops SYNs for want of a tuple (no eviction before 6.5). */
   natExhausted: boolean
 
   /** Client closes first: tcp_tw_reuse=1 with timestamps on the client. */
@@ -76,7 +113,7 @@ export interface FlowModel {
   /** Client closes first, exhausted: successful connects per tuple space before the first failure. */
   connectsBeforeFailure: number | null
 
-  /** The highest sustained rate with no failure and no harmful collision; null = no limit. */
+  /** The highest rate whose stall share stays within the harm budget (bisection); null = no limit. */
   safeQps: number | null
   /** What a remedy should aim for: safeQps less the headroom (REMEDY_HEADROOM). */
   targetQps: number | null

@@ -28,18 +28,12 @@ export interface ChartSpec {
 }
 
 /**
- * What a FlowModel predicts for the connections of the flow, as a share of new connections:
- * port exhaustion: those above what the ports sustain fail with EADDRNOTAVAIL (1 − safe/qps);
- * harmful collisions: those that land on a tuple the server holds in TIME_WAIT are at risk of a
- * reset and a 1–3 s stall (the model's collision share);
- * a NAT that cannot evict: SYNs above its capacity are dropped (1 − capacity/qps).
- * Benign collisions and no pressure give 0. Every figure is the model's; this only picks.
+ * What a FlowModel predicts for the connections of the flow: the stall share (connects that fail
+ * or take over 500 ms), whatever the mechanism — EADDRNOTAVAIL, SYNs a NAT drops, or SYNs the
+ * server rejects on TIME_WAIT tuples whose recovery takes a second. Every figure is the model's.
  */
 export function riskShare(m: FlowModel): number {
-  if (m.portExhaustion && m.safeQps !== null && m.qps > 0) return Math.max(0, 1 - m.safeQps / m.qps)
-  if (m.harmful) return m.collisionShare
-  if (m.natExhausted && m.natCapacityQps !== null && m.qps > 0) return Math.max(0, 1 - m.natCapacityQps / m.qps)
-  return 0
+  return m.stallShare
 }
 
 export function renderChart(spec: ChartSpec): string {
@@ -121,10 +115,9 @@ const CHART_POINTS = 60
 
 export function verdictOf(m: FlowModel): string {
   if (m.portExhaustion) return 'connect() fails with EADDRNOTAVAIL past the safe rate'
-  if (m.crossSenderHarm) return 'harmful: new SYNs land on tuples the server holds in TIME_WAIT (resets, 1-3 s stalls)'
-  if (m.harmful) return 'harmful: tcp_rfc1337=1 keeps stale TIME_WAIT entries that senders behind shared addresses run into'
-  if (m.natExhausted) return 'the NAT runs out of tuples (SYNs dropped)'
-  if (m.benignCollisions) return 'benign: collisions happen, one Linux sender is accepted by ISN/timestamp'
+  if (m.natExhausted && m.harmful) return 'the NAT runs out of tuples (SYNs dropped)'
+  if (m.harmful) return 'harmful: SYNs rejected on tuples the server holds in TIME_WAIT stall over 500 ms'
+  if (m.benignCollisions) return 'benign: collisions are accepted or recover within milliseconds'
   if (m.margin > 0.8) return 'close to the limit'
   return 'no pressure'
 }

@@ -5,6 +5,15 @@ export type Closer = 'server' | 'client'
 /** What the NAT is: a Linux box (conntrack, eviction by its kernel) or a cloud gateway with a published quota. */
 export type NatKind = 'linux' | 'gcp-cloud-nat' | 'aws-nat-gateway' | 'azure-lb-outbound'
 
+/**
+ * How the NAT picks the source port the server sees (nf_nat_core.c, docs/kernel.md "NAT"):
+ * - preserve: Linux SNAT/masquerade's default, keeps the sender's port when that tuple is free
+ *   and inside port_range, remaps into the range otherwise;
+ * - random: NF_NAT_RANGE_PROTO_RANDOM, a port from the range on every new connection;
+ * - fully-random: NF_NAT_RANGE_PROTO_RANDOM_FULLY (kube-proxy's masquerade), the same for us.
+ */
+export type NatPortMode = 'preserve' | 'random' | 'fully-random'
+
 export interface NatSpec {
   /** SNAT source port pool, inclusive (for cloud kinds: filled in, the gateway's own limit applies). */
   port_range: [number, number]
@@ -18,6 +27,11 @@ export interface NatSpec {
   ports_per_instance?: number
   /** Cloud kinds: how long a closed TCP connection keeps its port (GCP: tcp_time_wait_timeout_sec). */
   time_wait_seconds?: number
+
+  /** How the NAT picks ports (default preserve). */
+  port_mode: NatPortMode
+  /** The NAT box's kernel when known ("6.1"): 6.5+ evicts closing conntrack entries. */
+  kernel?: string
 }
 
 export interface Flow {
@@ -40,6 +54,12 @@ export interface Flow {
   nat?: NatSpec
   /** Role client: the application binds (ip, 0) before connect() without IP_BIND_ADDRESS_NO_PORT. */
   bind_before_connect?: boolean
+  /** Role server/nat: the clients' kernel ("6.18.20"), for their timestamp offsets and SYN resend. */
+  client_kernel?: string
+  /** Role server/nat: the clients' net.ipv4.tcp_timestamps (0, 1, 2) when known. */
+  client_timestamps?: 0 | 1 | 2
+  /** Share of connects this flow may stall (fail or take over 500 ms); default HARM_BUDGET. */
+  harm_budget?: number
 }
 
 export interface Waiver {
@@ -78,11 +98,12 @@ export const FLOW_DEFAULTS = {
 export const NAT_DEFAULTS = {
   // nf_conntrack_tcp_timeout_time_wait default: 120 s (docs/kernel.md, NAT gateways).
   conntrack_time_wait: 120,
+  port_mode: 'preserve',
 } as const
 
 /**
- * A cloud NAT gateway has no port range to declare (its quota is the limit, src/model/cloud-nat.ts):
- * the model still needs one for the server's view of the source ports, so it gets the whole
- * unprivileged range.
+ * A NAT without a declared range: Linux SNAT with no range takes ports from 1024–65535
+ * (nf_nat_core.c, docs/kernel.md#nat); a cloud NAT gateway has no range to declare (its quota is
+ * the limit, src/model/cloud-nat.ts), and the model still needs one for the server's view.
  */
 export const CLOUD_NAT_PORT_RANGE: [number, number] = [1024, 65535]

@@ -1,12 +1,13 @@
 import type {Facts} from '../facts/types.js'
 import {DEFAULT_PORT_RANGE} from '../model/constants.js'
 import type {Report} from '../rules/types.js'
-import {FLOW_DEFAULTS, HOST_LABEL, HOST_LABEL_HELP, NAT_DEFAULTS, type Closer, type Flow, type Role, type Topology} from '../topology/types.js'
+import {FLOW_DEFAULTS, HOST_LABEL, HOST_LABEL_HELP, NAT_DEFAULTS, type Closer, type Flow, type NatPortMode, type Role, type Topology} from '../topology/types.js'
 import {summarizeHost, type HostSummary} from './host.js'
 import {
   formatRange,
   parseCount,
   parseFlowName,
+  parseOptionalKernel,
   parseOptionalPortRange,
   parsePeerAnswer,
   parsePortRange,
@@ -92,6 +93,12 @@ interface FlowCtx {
   taken: string[]
   host: HostSummary
 }
+
+const NAT_MODE_CHOICES: {value: NatPortMode; name: string; description: string}[] = [
+  {value: 'preserve', name: 'preserve: keeps the sender\'s port when it can', description: 'Linux SNAT / masquerade without random flags (the default)'},
+  {value: 'random', name: 'random: a port from the pool per connection', description: 'masquerade random'},
+  {value: 'fully-random', name: 'fully-random: a port from the pool per connection', description: 'masquerade fully-random, as kube-proxy sets it'},
+]
 
 const ROLE_CHOICES: {value: Role; name: string; description: string}[] = [
   {value: 'client', name: 'client: this host opens the connections', description: 'e.g. an app server calling a database, a cache or an API'},
@@ -181,7 +188,25 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       default: String(role === 'nat' ? (ctx.host.conntrackTimeWaitSeconds ?? NAT_DEFAULTS.conntrack_time_wait) : NAT_DEFAULTS.conntrack_time_wait),
       parse: parseSeconds,
     })
-    nat = {port_range: portRange, conntrack_time_wait: ct}
+    const portMode = await p.select<NatPortMode>({
+      id: id('nat.port_mode'),
+      message: 'How does the NAT pick source ports?',
+      hint: 'Linux masquerade keeps the sender\'s port when it is free; kube-proxy masquerades with fully-random. Only a remapped port lands a SYN on another sender\'s TIME_WAIT tuple.',
+      choices: NAT_MODE_CHOICES,
+      default: NAT_DEFAULTS.port_mode,
+    })
+    nat = {port_range: portRange, conntrack_time_wait: ct, port_mode: portMode}
+    // The NAT's kernel decides whether a full pool evicts (6.5+) or drops SYNs; for role nat it is this host's.
+    if (role !== 'nat') {
+      const natKernel = await ask(p, {
+        id: id('nat.kernel'),
+        message: "The NAT's kernel version, if you know it (e.g. 6.1; empty if not)",
+        hint: 'Since 6.5 a full SNAT pool evicts closing conntrack entries; older NATs drop the SYN (connect timeouts).',
+        default: '',
+        parse: parseOptionalKernel,
+      })
+      if (natKernel) nat.kernel = natKernel
+    }
   }
 
   const clientAddresses = await ask(p, {
@@ -221,6 +246,18 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       parse: parseOptionalPortRange,
     })
   }
+  // The clients' kernel decides whether a remapped sender looks unrelated (timestamp offsets)
+  // and whether a rejected SYN costs milliseconds (5.6+ resend) or a second.
+  let clientKernel: string | undefined
+  if (role !== 'client' && closesFirst === 'server') {
+    clientKernel = await ask(p, {
+      id: id('client_kernel'),
+      message: "The clients' kernel version, if you know it (e.g. 6.18.20; empty for this host's)",
+      hint: 'Timestamp offsets per host pair (4.11+) or per 4-tuple (7.0, 6.12.94, 6.18.17, 6.19.7) decide whether a NAT remap is rejected.',
+      default: '',
+      parse: parseOptionalKernel,
+    })
+  }
   const flow: Flow = {
     name,
     role,
@@ -234,6 +271,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
   }
   if (clientPortRange) flow.client_port_range = clientPortRange
   if (nat) flow.nat = nat
+  if (clientKernel) flow.client_kernel = clientKernel
   return flow
 }
 

@@ -102,3 +102,11 @@ export function parseOptionalPortRange(raw: string): Parsed<[number, number] | u
 export function formatRange(r: readonly [number, number]): string {
   return `${r[0]}-${r[1]}`
 }
+
+/** A kernel version as the topology schema takes it ("6.1", "6.18.20"); empty for unknown. */
+export function parseOptionalKernel(raw: string): Parsed<string | undefined> {
+  const v = raw.trim()
+  if (v === '' || /^(-|none|unknown)$/i.test(v)) return ok(undefined)
+  if (!/^[0-9]+\.[0-9]+(\.[0-9]+)?$/.test(v)) return no('a kernel version like 6.1 or 6.18.20, or empty if unknown')
+  return ok(v)
+}

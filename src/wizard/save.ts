@@ -50,7 +50,14 @@ function flowForFile(f: Flow): Record<string, unknown> {
     server_endpoints: f.server_endpoints,
   }
   if (f.client_port_range) out.client_port_range = [...f.client_port_range]
-  if (f.nat) out.nat = {port_range: [...f.nat.port_range], conntrack_time_wait: f.nat.conntrack_time_wait}
+  if (f.nat) {
+    const nat: Record<string, unknown> = {port_range: [...f.nat.port_range], conntrack_time_wait: f.nat.conntrack_time_wait, port_mode: f.nat.port_mode}
+    if (f.nat.kernel) nat.kernel = f.nat.kernel
+    out.nat = nat
+  }
+  if (f.client_kernel) out.client_kernel = f.client_kernel
+  if (f.client_timestamps !== undefined) out.client_timestamps = f.client_timestamps
+  if (f.harm_budget !== undefined) out.harm_budget = f.harm_budget
   return out
 }
 

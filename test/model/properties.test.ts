@@ -108,6 +108,8 @@ describe('model properties (fast-check)', () => {
         const high = modelFlow(h, {...f, qps: Math.max(a, b)})
         expect(Number.isNaN(low.margin)).toBe(false)
         expect(high.margin).toBeGreaterThanOrEqual(low.margin)
+        // The stall share is what safe_qps bisects on: it must not fall as the rate grows.
+        expect(high.stallShare).toBeGreaterThanOrEqual(low.stallShare - 1e-12)
       }),
       {numRuns: 5000},
     )
@@ -181,10 +183,15 @@ describe('model properties (fast-check)', () => {
     )
   })
 
-  it('collisionShare is always a share in [0, 1], and margin is never negative or NaN', () => {
+  it('every share is in [0, 1], and margin is never negative or NaN', () => {
     fc.assert(
       fc.property(hostSpecArb, flowArb, (hs, f) => {
         const m = modelFlow(hostFrom(hs), f)
+        for (const v of [m.stallShare, m.rejectShare, m.resetShare, m.timeoutShare, m.twStallShare, m.natDropShare, m.exhaustionShare]) {
+          expect(v).toBeGreaterThanOrEqual(0)
+          expect(v).toBeLessThanOrEqual(1)
+        }
+        expect(m.stallShare).toBeGreaterThanOrEqual(m.twStallShare)
         expect(m.collisionShare).toBeGreaterThanOrEqual(0)
         expect(m.collisionShare).toBeLessThanOrEqual(1)
         expect(m.margin).toBeGreaterThanOrEqual(0)
@@ -194,11 +201,12 @@ describe('model properties (fast-check)', () => {
     )
   })
 
-  it('a harmful collision needs shared addresses: one sender connecting directly is never harmful', () => {
+  it('a harmful collision needs shared addresses: one sender connecting directly never stalls on TIME_WAIT', () => {
     fc.assert(
       fc.property(hostSpecArb, flowArb, (hs, f) => {
         const m = modelFlow(hostFrom(hs), {...f, senders: f.client_addresses, nat: undefined})
-        expect(m.harmful).toBe(false)
+        expect(m.twStallShare).toBe(0)
+        expect(m.crossSenderHarm).toBe(false)
       }),
       RUNS,
     )
@@ -237,13 +245,23 @@ describe('exact figures from KERNEL.md', () => {
     expect(m.margin).toBe(0)
   })
 
-  it('the same flow from 4 senders behind 1 address is harmful, with a safe rate for a 1 % collision share', () => {
+  it('the same flow from 4 senders behind 1 address is harmful: the stall share is worked out from the collision share', () => {
     const m = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 100, senders: 4}))
+    // c = 1 − exp(−6000/14116) = 0.34628; unrelated = 3/4; x = 3/4 · 1/2 · c = 0.129855;
+    // rejected (RST clears) = x / (1 + x) = 0.114932; with PAWS the resend is judged afresh: stall = rejected².
+    const c = 1 - Math.exp(-6000 / 14116)
+    const x = 0.75 * 0.5 * c
+    const r = x / (1 + x)
+    expect(m.collisionShare).toBeCloseTo(c, 12)
+    expect(m.rejectShare).toBeCloseTo(r, 12)
+    expect(m.stallShare).toBeCloseTo(r * r, 12)
     expect(m.harmful).toBe(true)
-    expect(m.collisionShare).toBeCloseTo(0.3463, 4)
-    // −ln(0.99)·14116/60 ≈ 2.3645 conn/s
-    expect(m.safeQps).toBeCloseTo((-Math.log(0.99) * 14116) / 60, 9)
-    expect(m.margin).toBeCloseTo(100 / ((-Math.log(0.99) * 14116) / 60), 9)
+    expect(m.mechanism).toBe('server-tw-reject')
+    // The safe rate is where the stall share meets the budget: r = √0.001, x = r / (1 − r),
+    // c = x / (3/8), qps = −ln(1 − c) · 14116 / 60.
+    const rb = Math.sqrt(0.001)
+    const cb = rb / (1 - rb) / 0.375
+    expect(m.safeQps!).toBeCloseTo((-Math.log(1 - cb) * 14116) / 60, 3)
   })
 
   it('client closes first on a 1000-port range: 1000 connects succeed, then EADDRNOTAVAIL; safe rate 1000/60', () => {
@@ -252,8 +270,10 @@ describe('exact figures from KERNEL.md', () => {
     expect(m.usablePorts).toBe(1000)
     expect(m.portExhaustion).toBe(true)
     expect(m.connectsBeforeFailure).toBe(1000)
-    expect(m.safeQps).toBeCloseTo(1000 / 60, 12)
-    expect(m.margin).toBeCloseTo(500 / (1000 / 60), 12)
+    // EADDRNOTAVAIL for 1 − (1000/60)/qps of connects: within the 0.1 % budget up to (1000/60)/(1 − 0.001).
+    expect(m.exhaustionShare).toBeCloseTo(1 - 1000 / 60 / 500, 12)
+    expect(m.safeQps!).toBeCloseTo(1000 / 60 / 0.999, 4)
+    expect(m.margin).toBeCloseTo(500 / (1000 / 60 / 0.999), 4)
     // From (R/2)/60 s every connect() scans the first-parity ports first.
     expect(m.scanQps).toBeCloseTo(500 / 60, 12)
     expect(m.timeWaitOnThisHost).toBe(true)
@@ -376,13 +396,26 @@ describe('exact figures from KERNEL.md', () => {
     expect(over.natExhausted).toBe(true)
   })
 
-  it('the incident: 600/s through one SNAT address reuses the pool every 47 s, under the server 60 s TIME_WAIT', () => {
-    const m = modelFlow(host({}, '5.15.0'), flow({role: 'server', closes_first: 'server', qps: 600, senders: 8, nat: {port_range: [32768, 60999], conntrack_time_wait: 120}}))
+  it('the incident: 600/s through one SNAT address that remaps every port, a 5.15 server with tcp_rfc1337=1', () => {
+    const nat = {port_range: [32768, 60999] as [number, number], conntrack_time_wait: 120, port_mode: 'fully-random' as const}
+    const m = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}, '5.15.0'), flow({role: 'server', closes_first: 'server', qps: 600, senders: 8, nat}))
+    // 600/s > 28232/120 = 235/s: the pool is recycled (6.5+ NAT assumed), a tuple every 28232/600 = 47 s.
+    expect(m.natRegime).toBe('evicting')
     expect(m.natReuseSeconds).toBeCloseTo(28232 / 600, 9)
-    expect(m.harmful).toBe(true)
-    expect(m.collisionShare).toBe(1)
-    expect(m.safeQps).toBeCloseTo(28232 / 60, 9)
-    expect(m.margin).toBeCloseTo(600 / (28232 / 60), 9)
+    const c = 1 - Math.exp(-60 / (28232 / 600))
+    expect(m.collisionShare).toBeCloseTo(c, 12)
+    // 5.15 clients: offsets per host pair, so only the 7 other senders of 8 are unrelated.
+    expect(m.unrelatedShare).toBeCloseTo(7 / 8, 12)
+    // rfc1337=1: nothing clears, rejected = 7/16 · c; the entry stays, the resend is judged afresh.
+    const r = (7 / 16) * c
+    expect(m.rejectShare).toBeCloseTo(r, 12)
+    expect(m.stallShare).toBeGreaterThan(r * r)
+    expect(m.stallShare).toBeLessThan(r * r * 1.1)
+    expect(m.mechanism).toBe('rfc1337-stuck')
+    expect(m.rfc1337Harm).toBe(true)
+    expect(m.crossSenderHarm).toBe(true)
+    // Below 235/s the pool has free tuples that conntrack held 120 s: no collision, no limit below it.
+    expect(m.safeQps!).toBeCloseTo(28232 / 120, 3)
     expect(m.timeWaitTuples).toBe(36000)
   })
 
@@ -404,21 +437,22 @@ describe('exact figures from KERNEL.md', () => {
     expect(h.timeWaitSeconds).toBe(10)
     const own = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 50}))
     expect(own.timeWaitSeconds).toBe(10)
-    expect(own.safeQps).toBeCloseTo(1000 / 10, 12)
+    expect(own.safeQps!).toBeCloseTo(1000 / 10 / 0.999, 3)
     // The peer closes first: the peer's TIME_WAIT is mainline 60 s.
     expect(modelFlow(h, flow({role: 'client', closes_first: 'server', qps: 50})).timeWaitSeconds).toBe(60)
   })
 
-  it('NAT reuse slower than the server 60 s TIME_WAIT is harmless; faster is harmful (6.5+ NAT evicting)', () => {
-    const nat = {port_range: [32768, 60999] as [number, number], conntrack_time_wait: 120}
-    // 28,232 / 400 = 70.6 s > 60 s: the tuple's TIME_WAIT on the server is gone before it returns.
-    const slow = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 400, senders: 8, nat}))
-    expect(slow.natReuseSeconds).toBeCloseTo(28232 / 400, 9)
-    expect(slow.collisionShare).toBe(0)
-    expect(slow.harmful).toBe(false)
-    // 28,232 / 500 = 56.5 s < 60 s: harmful.
+  it('a NAT pool with free tuples is harmless (conntrack holds a tuple 120 s > 60 s); a recycled one is harmful', () => {
+    const nat = {port_range: [32768, 60999] as [number, number], conntrack_time_wait: 120, port_mode: 'random' as const}
+    // 200/s < 28,232 / 120 = 235/s: every tuple handed out was released 120 s ago at least.
+    const free = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 200, senders: 8, nat}))
+    expect(free.natRegime).toBe('free')
+    expect(free.collisionShare).toBe(0)
+    expect(free.harmful).toBe(false)
+    // 500/s: recycled every 56.5 s on average; 1 − exp(−60/56.5) of SYNs meet TIME_WAIT.
     const fast = modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 500, senders: 8, nat}))
     expect(fast.natReuseSeconds).toBeCloseTo(28232 / 500, 9)
+    expect(fast.collisionShare).toBeCloseTo(1 - Math.exp((-60 * 500) / 28232), 12)
     expect(fast.harmful).toBe(true)
   })
 
