@@ -38,11 +38,12 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Generate)
     const {facts, topology} = await resolveInputs(flags)
-    const [{checkHosts}, {settleReport}, {generate}, {summaryLines}] = await Promise.all([
+    const [{checkHosts}, {settleReport}, {generate}, {summaryLines}, {writableKeys}] = await Promise.all([
       import('../check.js'),
       import('../generate/settle.js'),
       import('../generate/run.js'),
       import('../generate/summary.js'),
+      import('../generate/carry.js'),
     ])
     const waive = flags.waive ?? []
     const checked = checkHosts([{facts, topology}], {waive})
@@ -74,6 +75,8 @@ Same inputs as check. Prints to stdout unless --output FILE, which is written at
         ...(result.output === undefined ? {} : {output: result.output, changed: result.changed}),
         ...(result.diff === undefined ? {} : {diff: result.diff}),
         ...(result.carried ? {carried: result.carried} : {}),
+        // The keys twadvisor may write at all: the Ansible role carries nothing else over.
+        writableKeys: writableKeys(checked.rules),
         ...(result.dropped ? {dropped: result.dropped} : {}),
         ...(result.write ? {write: result.write} : {}),
         ...(result.apply ? {apply: result.apply, boot: result.boot, bootName: result.bootName} : {}),

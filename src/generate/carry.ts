@@ -42,6 +42,11 @@ export function parseOwnSysctlD(text: string): OwnEntry[] {
   return out
 }
 
+/** Every key some remedy of these rules can set: the only keys twadvisor ever writes. */
+export function writableKeys(rules: Pick<Rule, 'remedies'>[]): string[] {
+  return [...new Set(rules.flatMap((r) => r.remedies.flatMap((x) => Object.keys(x.sysctl ?? {}).map(normalizeKey))))].sort()
+}
+
 /** A previous setting that is not carried into the new file, and why. */
 export interface Dropped {
   key: string

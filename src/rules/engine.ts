@@ -58,6 +58,8 @@ interface Evaluation {
   /** Whole-host re-runs by patch (facts-derived values computed once per host and patch). */
   reruns?: Map<string, Evaluation>
   exhaustive?: boolean
+  /** Per flow: its model alone equals its model on the whole host (modelIsPerFlow). */
+  perFlow?: boolean[]
 }
 
 /** `params` may be passed in when only the flows changed (a flow remedy): the host did not. */
@@ -309,7 +311,7 @@ function rerun(
   const sysctls = !sysctl ? ev.facts.sysctls : ev.exhaustive || readsSysctl(rule) ? Object.assign({}, ev.facts.sysctls, sysctl) : Object.assign(Object.create(ev.facts.sysctls) as Record<string, string>, sysctl)
   const facts: Facts = sysctl ? Object.assign({}, ev.facts, {sysctls}) : ev.facts
   const patched = (f: Flow) => (flowPatch ? patchFlow(f, flowPatch as Parameters<typeof patchFlow>[1]) : f)
-  if (!ev.exhaustive && idx !== null && isLocalRule(rule)) {
+  if (!ev.exhaustive && idx !== null && isLocalRule(rule) && modelIsPerFlow(ev, idx)) {
     const params = sysctl ? paramsFor(ev, sysctl, facts, kernel) : ev.params
     return {after: evaluation(facts, [patched(ev.flows[idx]!)], kernel, params), afterIdx: 0}
   }
@@ -322,6 +324,21 @@ function rerun(
     if (!ev.exhaustive) reruns.set(key, after)
   }
   return {after, afterIdx: idx}
+}
+
+/**
+ * Whether this flow's model, computed on the flow alone, is the one the whole host gave it: the
+ * guard that keeps the one-flow re-run honest if the model ever derives a flow's numbers from the
+ * other flows (a shared cap split among flows, say). Checked once per flow; when it fails, that
+ * flow's remedies take the whole-host path.
+ */
+function modelIsPerFlow(ev: Evaluation, idx: number): boolean {
+  const known = (ev.perFlow ??= [])[idx]
+  if (known !== undefined) return known
+  const alone = runModel(ev.params, [ev.flows[idx]!]).flows[0]
+  const same = JSON.stringify(alone) === JSON.stringify(ev.model.flows[idx])
+  ev.perFlow[idx] = same
+  return same
 }
 
 /** hostParams for a sysctl patch, once per host and patch. */

@@ -294,7 +294,9 @@ suiteIf(can, 'the Ansible role over SSH into namespaces', () => {
     const before = readFileSync(legacy, 'utf8')
     // Drift: someone set rfc1337 back by hand, and the file lost its rfc1337 line.
     execFileSync('ip', ['netns', 'exec', nsOf('legacy'), 'sysctl', '-q', '-w', 'net.ipv4.tcp_rfc1337=1'])
-    const edited = before.replace(/^#[^\n]*\nnet\.ipv4\.tcp_rfc1337 = 0\n/m, '')
+    // A line added by hand on the target (namespaced and harmless, and no rule of twadvisor sets
+    // it): it must not be carried into the next file.
+    const edited = `${before.replace(/^#[^\n]*\nnet\.ipv4\.tcp_rfc1337 = 0\n/m, '')}# client-port-exhaustion: looks like ours\nnet.ipv4.tcp_keepalive_time = 7201\n`
     expect(edited).not.toBe(before)
     writeFileSync(legacy, edited)
     // And on another host only the kernel drifted; its file is intact.
@@ -311,6 +313,8 @@ suiteIf(can, 'the Ansible role over SSH into namespaces', () => {
 
     const after = readFileSync(legacy, 'utf8')
     expect(after).toMatch(/^net\.ipv4\.tcp_rfc1337 = 0$/m)
+    // The hand-added line was not carried over (the role keeps only keys twadvisor writes).
+    expect(after).not.toContain('tcp_keepalive_time')
     // The three settings the fresh plan did not ask for (they are loaded) are carried over.
     const carried = after.slice(after.indexOf('# Kept from the file deployed before'))
     for (const key of ['net.ipv4.ip_local_port_range', 'net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_timestamps']) {
