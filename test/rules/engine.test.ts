@@ -41,8 +41,10 @@ describe('evaluateHost', () => {
     expect(ex[0]!.severity).toBe('critical')
   })
 
-  it('findings come most severe first, then by id, then by flow', () => {
-    const r = evaluateHost(facts, topo(), rules)
+  it('findings come most severe first, then by id, then by flow, whatever order rules and flows come in', () => {
+    const zed = makeFlow({name: 'z-flow', role: 'client', qps: 600, closes_first: 'client'})
+    const r = evaluateHost(facts, topo({flows: [zed, exhausted]}), [...rules].reverse())
+    expect(r.findings.filter((f) => f.id === 'client-port-exhaustion').map((f) => f.flow)).toEqual(['to-cache', 'z-flow'])
     const rank = {critical: 2, warning: 1, info: 0}
     const keys = r.findings.map((f) => [rank[f.severity], f.id, f.flow ?? ''] as const)
     const sorted = [...keys].sort((a, b) => b[0] - a[0] || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]))
