@@ -1,6 +1,10 @@
 // The engine through its public entry (evaluateHost): waivers, evidence names and values, the
 // order of findings, what a remedy trial reports. The rules' own cases cover each rule; these
 // cover what the engine does around them.
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
 import {describe, expect, it} from 'vitest'
 
 import {parseKernel} from '../../src/facts/kernel.js'
@@ -37,8 +41,10 @@ describe('evaluateHost', () => {
     expect(ex[0]!.severity).toBe('critical')
   })
 
-  it('findings come most severe first, then by id, then by flow', () => {
-    const r = evaluateHost(facts, topo(), rules)
+  it('findings come most severe first, then by id, then by flow, whatever order rules and flows come in', () => {
+    const zed = makeFlow({name: 'z-flow', role: 'client', qps: 600, closes_first: 'client'})
+    const r = evaluateHost(facts, topo({flows: [zed, exhausted]}), [...rules].reverse())
+    expect(r.findings.filter((f) => f.id === 'client-port-exhaustion').map((f) => f.flow)).toEqual(['to-cache', 'z-flow'])
     const rank = {critical: 2, warning: 1, info: 0}
     const keys = r.findings.map((f) => [rank[f.severity], f.id, f.flow ?? ''] as const)
     const sorted = [...keys].sort((a, b) => b[0] - a[0] || a[1].localeCompare(b[1]) || a[2].localeCompare(b[2]))
@@ -78,6 +84,55 @@ describe('evaluateHost', () => {
     expect(mine.find((t) => t.sets.length === 1 && t.sets[0] === 'net.ipv4.tcp_timestamps')!.outcome).toBe('gated')
     const host = trials.filter((t) => t.flow === undefined)
     for (const t of host) expect(rules.find((r) => r.id === t.rule)!.applies_to).toBe('host')
+  })
+})
+
+describe('a remedy the model has no value for', () => {
+  it('30,000/s toward one destination needs 1,980,000 ports: no range holds them, and the widening is not considered', () => {
+    const trials: RemedyTrial[] = []
+    const flood = makeFlow({name: 'flood', role: 'client', qps: 30_000, closes_first: 'client'})
+    evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [flood]}, rules, {onRemedy: (t) => trials.push(t)})
+    const widen = trials.find((t) => t.rule === 'client-port-exhaustion' && t.sets.includes('net.ipv4.ip_local_port_range'))
+    // The rule's `when` already asks for a range (suggestedPortRange != null).
+    expect(widen?.outcome).toBe('gated')
+  })
+
+  it('a remedy whose template yields null (no `when` to stop it) is "no-value" and never applied', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-rule-'))
+    try {
+      writeFileSync(
+        join(dir, 'no-value.yaml'),
+        [
+          'id: no-value',
+          'title: t',
+          'severity: warning',
+          'applies_to: client',
+          'when: model.portExhaustion',
+          'message: m',
+          'evidence: [model.qps]',
+          'remedies:',
+          // No range holds 1,980,000 ports: suggestedPortRange is null.
+          "  - sysctl: {net.ipv4.ip_local_port_range: '{{ model.suggestedPortRange }}'}",
+          '    why: w',
+          "  - flow: {qps: '{{ model.vendorTimeWaitForSafeReuse }}'}",
+          '    why: w',
+          'explanation: e',
+          'references: [r]',
+          'cases:',
+          '  fires: [{flow: {role: client, qps: 30000, closes_first: client}}]',
+          '  passes: [{flow: {role: client, qps: 1, closes_first: client}}]',
+          '',
+        ].join('\n'),
+      )
+      const [rule] = loadRules(dir)
+      const trials: RemedyTrial[] = []
+      const flood = makeFlow({name: 'flood', role: 'client', qps: 30_000, closes_first: 'client'})
+      const r = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [flood]}, [rule!], {onRemedy: (t) => trials.push(t)})
+      expect(trials.map((t) => t.outcome)).toEqual(['no-value', 'no-value'])
+      expect(r.findings[0]!.remedies).toEqual([])
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
 
