@@ -223,10 +223,14 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
   let models = flows.map((f) => modelOne(host, f))
   const shapes = (ms: FlowModel[]) => ms.map((m, i) => flowShape(host, flows[i]!, m))
   let acc = accountHost(host, shapes(models))
+  // Client flows that would run out of ports but for the closes that skip TIME_WAIT.
+  let keptByOverflow: string[] = []
   if (acc.twOverflowShare > 0) {
     const capped: HostParams = Object.assign({}, host, {twOverflowShare: acc.twOverflowShare})
+    const first = models
     models = flows.map((f) => modelOne(capped, f))
     acc = accountHost(host, shapes(models))
+    keptByOverflow = models.filter((m, i) => first[i]!.portExhaustion && !m.portExhaustion).map((m) => m.flow)
   }
   models.forEach((m, i) => {
     const f = flows[i]!
@@ -263,6 +267,7 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
     maxTwBucketsEstimated: host.maxTwBucketsSource !== 'sysctl',
     twOverflowShare: acc.twOverflowShare,
     twOverflowTuples: cap === null ? 0 : Math.max(0, acc.timeWaitTuples - cap),
+    twOverflowKeepsPortsFor: keptByOverflow,
     conntrackEntries: acc.conntrackEntries,
     conntrackMax,
     conntrackFull,

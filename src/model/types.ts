@@ -180,6 +180,8 @@ export interface HostModel {
   twOverflowShare: number
   /** Entries past the cap: closes per second that skip TIME_WAIT, times TIME_WAIT. */
   twOverflowTuples: number
+  /** Client flows that would run out of ports if their closes did not skip TIME_WAIT (raising the cap would hurt them). */
+  twOverflowKeepsPortsFor: string[]
   /** conntrack on this host: entries the flows keep in TIME_WAIT, and nf_conntrack_max (null: no conntrack). */
   conntrackEntries: number | null
   conntrackMax: number | null

@@ -87,6 +87,9 @@ describe('TIME_WAIT entries per flow and per host', () => {
     const found = r.findings.map((x) => `${x.id}:${x.flow ?? ''}`)
     expect(found).toContain('tw-buckets-overflow:')
     expect(found).not.toContain('client-port-exhaustion:a')
+    // ... and the overflow finding says it is what keeps flow a going.
+    expect(r.model?.host.twOverflowKeepsPortsFor).toEqual(['a'])
+    expect(r.findings.find((x) => x.id === 'tw-buckets-overflow')!.message).toMatch(/keeps 1 client flow\(s\) from running out of source ports \(a\)/)
     // Alone, with a cap it does not reach, the same flow does run out.
     const alone = evaluateHost(facts({'net.ipv4.tcp_max_tw_buckets': '262144'}), {file: 't', waivers: [], flows: [flows[0]!]}, rules)
     expect(alone.findings.map((x) => x.id)).toContain('client-port-exhaustion')
