@@ -4,7 +4,7 @@ import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIM
 import {pawsTimewaitCounter} from './gates.js'
 import {modelHost, type HostParams} from './host.js'
 import {firstParityPorts, portSelection, reservedInRange, reuseIntervalConnects, usablePorts} from './ports.js'
-import {assess, assumptionsFor, flowBudget, safeRate, type PredictContext} from './predict.js'
+import {assess, assumptionsFor, flowBudget, safeQps as safeQpsOf, type PredictContext} from './predict.js'
 import type {FlowModel, ModelResult} from './types.js'
 
 const EPS = 1e-9
@@ -52,8 +52,7 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
 
   // The harm model (predict.ts): what the kernel does with each SYN, as shares of connects.
   const a = assess(host, flow)
-  const stallAt = (q: number) => assess(host, {...flow, qps: q}).stallShare
-  const safeQps = safeRate(stallAt, budget, flow.qps)
+  const safeQps = safeQpsOf(host, flow, budget, a)
   const harmful = a.stallShare > budget + EPS
   const twHarm = a.twStallShare > budget + EPS
   // tcp_rfc1337=1 on this server: harmful when it is what lifts the stall share (the same flow

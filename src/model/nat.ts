@@ -45,7 +45,11 @@ export function remapPool(poolPorts: number, qps: number, conntrackSeconds: numb
   }
   if (evicts) {
     const reuseSeconds = pool / qps
-    return {regime: 'evicting', capacityQps, reuseSeconds, collisionShare: 1 - Math.exp(-timeWaitSeconds / reuseSeconds), dropShare: 0}
+    // With conntrack_time_wait below the server's TIME_WAIT, a pool just short of full already
+    // hands out tuples after ct seconds; never predict less than that edge of the free regime.
+    const freeEdge = timeWaitSeconds > conntrackSeconds ? 1 - Math.exp(-(timeWaitSeconds - conntrackSeconds) * capacityQps) : 0
+    const collisionShare = Math.max(1 - Math.exp(-timeWaitSeconds / reuseSeconds), freeEdge)
+    return {regime: 'evicting', capacityQps, reuseSeconds, collisionShare, dropShare: 0}
   }
   // Only capacityQps of the qps find a tuple; the tuples they take were free (no collision).
   return {regime: 'exhausted', capacityQps, reuseSeconds: conntrackSeconds, collisionShare: 0, dropShare: 1 - capacityQps / qps}

@@ -87,6 +87,8 @@ export interface Assessment {
   paws: boolean
   fastResend: boolean
   twReuseEffective: boolean
+  /** Client closes first: the rate past which connect() fails (ports / hold, all tuple spaces); null = none. */
+  exhaustionCapacityQps: number | null
 }
 
 export function flowBudget(flow: Flow, ctx?: PredictContext): number {
@@ -209,6 +211,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
 
   // Client closes first: the client holds TIME_WAIT and its ports toward this destination run out.
   let exhaustion = 0
+  let exhaustionCapacityQps: number | null = null
   let twReuseEffective = false
   if (flow.closes_first === 'client') {
     // tcp_tw_reuse=1 for any peer, =2 for loopback peers only (4.19+, host.ts); both need
@@ -219,6 +222,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     const keptShare = flow.role === 'client' && host.maxTwBuckets !== null ? 1 - (host.twOverflowShare ?? 0) : 1
     const holdSeconds = (twReuseEffective ? host.twReuseDelayMs / 1000 : timeWaitSeconds) * keptShare
     exhaustion = keptShare <= 1e-9 ? 0 : exhaustionShare(qps, sender.usable, holdSeconds)
+    exhaustionCapacityQps = keptShare <= 1e-9 ? null : (sender.usable / holdSeconds) * spaces
   }
 
   const stallShare = 1 - (1 - exhaustion) * (1 - natDrop) * (1 - twStall)
@@ -252,6 +256,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     paws: id.paws,
     fastResend,
     twReuseEffective,
+    exhaustionCapacityQps,
   }
 }
 
@@ -275,23 +280,45 @@ export function assumptionsFor(host: HostParams, flow: Flow): string[] {
 /**
  * The largest rate at which `stallAt` stays within `budget`; null when even 10^9 conn/s does.
  * stallAt is non-decreasing in the rate (test/model/properties.test.ts), so bisection finds the
- * crossing: bracket by doubling from `start`, then halve to a relative 1e-6.
+ * crossing: bracket by doubling from `start`, then halve to a relative 1e-6 (absolute 1e-9).
  */
 export function safeRate(stallAt: (qps: number) => number, budget: number, start: number): number | null {
   const CEILING = 1e9
   if (stallAt(CEILING) <= budget) return null
   let lo = 0
   let hi = Math.max(start, 1e-3)
-  while (stallAt(hi) <= budget) {
+  while (stallAt(hi) <= budget && hi < CEILING) {
     lo = hi
     hi *= 2
   }
-  while (hi - lo > hi * 1e-6) {
+  // Relative 1e-6, or 1e-9 conn/s absolute when the limit is 0 (no usable port); bounded either way.
+  for (let i = 0; i < 200 && hi - lo > Math.max(hi * 1e-6, 1e-9); i++) {
     const mid = (lo + hi) / 2
     if (stallAt(mid) <= budget) lo = mid
     else hi = mid
   }
   return lo
+}
+
+/**
+ * safe_qps: the highest rate within the budget. Stalls from TIME_WAIT rejections grow smoothly
+ * with the rate, so their crossing of the budget is found by bisection. A hard capacity (the
+ * client's ports, a NAT's free tuples) is a limit at its edge: past it every extra connect fails,
+ * so the safe rate is the capacity itself (exact for the ports, by bisection on the first
+ * dropped SYN for the NAT), stricter than the budget by at most the budget.
+ */
+export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessment = assess(host, flow)): number | null {
+  const crossing = safeRate(
+    (q) => {
+      const at = assess(host, {...flow, qps: q})
+      return at.twStallShare + (at.natDropShare > 0 ? 1 : 0)
+    },
+    budget,
+    flow.qps,
+  )
+  const cap = a.exhaustionCapacityQps
+  if (cap === null) return crossing
+  return crossing === null ? cap : Math.min(cap, crossing)
 }
 
 /** The model's prediction for one flow (the lab compares it with what it measures). */
@@ -306,7 +333,7 @@ export function predictFlow(host: HostParams, flow: Flow, ctx?: PredictContext):
     collision_share: a.collisionShare,
     mechanism: a.mechanism,
     assumptions: assumptionsFor(host, flow),
-    safe_qps: safeRate((q) => assess(host, {...flow, qps: q}).stallShare, budget, flow.qps),
+    safe_qps: safeQps(host, flow, budget, a),
     harm_budget: budget,
     harmful: a.stallShare > budget,
   }

@@ -191,7 +191,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
     const portMode = await p.select<NatPortMode>({
       id: id('nat.port_mode'),
       message: 'How does the NAT pick source ports?',
-      hint: 'Linux masquerade keeps the sender\'s port when it is free; kube-proxy masquerades with fully-random. Only a remapped port lands a SYN on another sender\'s TIME_WAIT tuple.',
+      hint: 'Masquerade keeps a free sender port; kube-proxy uses fully-random. Remapped ports meet other senders\' TIME_WAIT.',
       choices: NAT_MODE_CHOICES,
       default: NAT_DEFAULTS.port_mode,
     })
@@ -201,7 +201,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       const natKernel = await ask(p, {
         id: id('nat.kernel'),
         message: "The NAT's kernel version, if you know it (e.g. 6.1; empty if not)",
-        hint: 'Since 6.5 a full SNAT pool evicts closing conntrack entries; older NATs drop the SYN (connect timeouts).',
+        hint: 'Since 6.5 a full SNAT pool evicts closing conntrack entries; older NATs drop the SYN.',
         default: '',
         parse: parseOptionalKernel,
       })
@@ -253,7 +253,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
     clientKernel = await ask(p, {
       id: id('client_kernel'),
       message: "The clients' kernel version, if you know it (e.g. 6.18.20; empty for this host's)",
-      hint: 'Timestamp offsets per host pair (4.11+) or per 4-tuple (7.0, 6.12.94, 6.18.17, 6.19.7) decide whether a NAT remap is rejected.',
+      hint: 'Their timestamp offsets (per host pair, or per 4-tuple from 7.0) decide if a remapped SYN is rejected.',
       default: '',
       parse: parseOptionalKernel,
     })

@@ -51,7 +51,8 @@ function flowForFile(f: Flow): Record<string, unknown> {
   }
   if (f.client_port_range) out.client_port_range = [...f.client_port_range]
   if (f.nat) {
-    const nat: Record<string, unknown> = {port_range: [...f.nat.port_range], conntrack_time_wait: f.nat.conntrack_time_wait, port_mode: f.nat.port_mode}
+    const nat: Record<string, unknown> = {port_range: [...f.nat.port_range], conntrack_time_wait: f.nat.conntrack_time_wait}
+    if (f.nat.port_mode) nat.port_mode = f.nat.port_mode
     if (f.nat.kernel) nat.kernel = f.nat.kernel
     out.nat = nat
   }

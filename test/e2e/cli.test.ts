@@ -47,10 +47,11 @@ describe('check --example (the original incident)', () => {
     expect(r.stdout).toContain('php-01')
     expect(r.stdout).toContain('CRITICAL')
     expect(r.stdout).toContain('server-tw-collision-shared · flow api-to-php')
-    // 600 conn/s × 60 s on the server; the NAT pool of 28,232 ports returns in 47.1 s < 60 s.
-    expect(r.stdout).toMatch(/600 conn\/s\s+×\s+60 s = 36,000 TIME_WAIT tuples/)
-    expect(r.stdout).toMatch(/28,232 ports per address comes back after 47\.1\s+s/)
-    expect(r.stdout).toMatch(/Safe rate: 471 conn\/s \(margin 1\.28\)/)
+    // kube-proxy's fully-random NAT recycles its 28,232 ports every 28,232 / 600 = 47.1 s (6.5+ NAT):
+    // 1 − exp(−60/47.1) = 72 % of SYNs meet TIME_WAIT; below 28,232 / 120 s = 235/s no tuple is recycled.
+    expect(r.stdout).toMatch(/fully-random ports, 28,232 per address\)\s+hands every connection a port/)
+    expect(r.stdout).toMatch(/72 % of\s+new SYNs meet a tuple/)
+    expect(r.stdout).toMatch(/Safe rate: 235 conn\/s \(margin 2\.55\)/)
     expect(r.stdout).toMatch(/exit 2/)
   })
 
@@ -96,8 +97,12 @@ describe('check --example (the original incident)', () => {
     expect(f).toBeDefined()
     expect(f.severity).toBe('critical')
     expect(f.flow).toBe('api-to-php')
-    expect(f.evidence).toMatchObject({qps: 600, timeWaitSeconds: 60, timeWaitTuples: 36000, collisionShare: 1, senders: 8})
-    expect(f.evidence.safeQps as number).toBeCloseTo(28232 / 60, 6)
+    expect(f.evidence).toMatchObject({qps: 600, timeWaitSeconds: 60, senders: 8, harmBudget: 0.001, mechanism: 'rfc1337-stuck'})
+    expect(f.evidence.collisionShare as number).toBeCloseTo(1 - Math.exp((-60 * 600) / 28232), 9)
+    // 5.15 clients (offsets per host pair): 7 of 8 senders unrelated; rfc1337=1 keeps rejected entries.
+    expect(f.evidence.rejectShare as number).toBeCloseTo((7 / 16) * (1 - Math.exp((-60 * 600) / 28232)), 9)
+    expect(f.evidence.stallShare as number).toBeGreaterThan(0.001)
+    expect(f.evidence.safeQps as number).toBeCloseTo(28232 / 120, 3)
     // every remedy was checked by re-running the model: its margin after is at most 1.
     for (const rem of f.remedies) expect((rem.after.margin as number) <= 1 + 1e-9).toBe(true)
   })

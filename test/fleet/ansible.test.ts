@@ -46,9 +46,10 @@ const FLOWS = {
   // 28,232 ports / 60 s = 470 conn/s at most toward one destination; 1,100 declared.
   exhausted: [{name: 'to-db', role: 'client', peer: '198.18.0.2:5432', qps: 1100, closes_first: 'client'}],
   // timestamps off make tw_reuse=1 useless (the client flow runs out of ports) and rfc1337=1
-  // prolongs the stalls of the NAT'd server flow.
+  // prolongs the stalls of the NAT'd server flow, whose 5.4 clients (no quick SYN resend, 5.6)
+  // wait 1 s on every rejected SYN.
   legacy: [
-    {name: 'from-lb', role: 'server', peer: '198.18.0.3:8080', qps: 600, closes_first: 'server', senders: 8, nat: {port_range: [32768, 60999]}},
+    {name: 'from-lb', role: 'server', peer: '198.18.0.3:8080', qps: 600, closes_first: 'server', senders: 8, client_kernel: '5.4.0', nat: {port_range: [32768, 60999]}},
     {name: 'to-api', role: 'client', peer: '198.18.0.4:443', qps: 600, closes_first: 'client'},
   ],
 }

@@ -65,8 +65,42 @@ describe('a valid topology', () => {
     expect(topo.flows[1]!.client_port_range).toBeUndefined()
   })
 
-  it('fills the NAT default conntrack_time_wait = 120 s when nat is present', () => {
-    expect(topo.flows[0]!.nat).toEqual({port_range: [32768, 60999], conntrack_time_wait: 120})
+  it('fills the NAT defaults when nat is present: conntrack_time_wait = 120 s, port_mode preserve (Linux SNAT)', () => {
+    expect(topo.flows[0]!.nat).toEqual({port_range: [32768, 60999], conntrack_time_wait: 120, port_mode: 'preserve'})
+  })
+
+  it('reads the harm model fields: nat.port_mode and nat.kernel, client_kernel, client_timestamps, harm_budget', () => {
+    const t = parseTopology(
+      `flows:
+  - name: f
+    role: server
+    peer: 198.18.0.2:80
+    qps: 100
+    closes_first: server
+    client_kernel: "6.18.20"
+    client_timestamps: 2
+    harm_budget: 0.01
+    nat: {port_range: [1024, 65535], port_mode: fully-random, kernel: "6.1"}
+`,
+      FILE,
+    )
+    expect(t.flows[0]).toMatchObject({client_kernel: '6.18.20', client_timestamps: 2, harm_budget: 0.01})
+    expect(t.flows[0]!.nat).toEqual({port_range: [1024, 65535], conntrack_time_wait: 120, port_mode: 'fully-random', kernel: '6.1'})
+  })
+
+  it('refuses an unknown NAT port mode, naming the field', () => {
+    const bad = `flows:
+  - name: f
+    role: server
+    peer: 198.18.0.2:80
+    qps: 100
+    closes_first: server
+    nat: {port_range: [1024, 65535], port_mode: sticky}
+`
+    const e = errorOf(bad)
+    expect(e.code).toBe('topology.invalid')
+    expect(e.message).toMatch(/must be one of "preserve", "random", "fully-random"/)
+    expect(e.position).toMatchObject({file: FILE, line: 7, field: 'flows.0.nat.port_mode'})
   })
 
   it('keeps waivers and records the line each flow starts on', () => {
@@ -274,8 +308,8 @@ describe('the schema file the loader validates against', () => {
     }
     expect(Object.keys(schema.properties).sort()).toEqual(['flows', 'host', 'kernel', 'waivers'])
     expect(Object.keys(schema.definitions.flow.properties).sort()).toEqual(
-      // bind_before_connect: issue 12 (host-level accounting).
-      ['bind_before_connect', 'client_addresses', 'client_port_range', 'closes_first', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
+      // bind_before_connect: issue 12 (host-level accounting); client_kernel, client_timestamps, harm_budget: issue 10.
+      ['bind_before_connect', 'client_addresses', 'client_kernel', 'client_port_range', 'client_timestamps', 'closes_first', 'harm_budget', 'keepalive', 'name', 'nat', 'peer', 'qps', 'role', 'senders', 'server_endpoints'].sort(),
     )
   })
 })

@@ -245,7 +245,7 @@ describe('the topology file', () => {
       waivers: [],
       flows: [
         {name: 'v6', role: 'server' as const, peer: '[2001:db8::1]:443', qps: 0.5, closes_first: 'server' as const, keepalive: true, client_addresses: 2, senders: 3, server_endpoints: 4, client_port_range: [1024, 65535] as [number, number]},
-        {name: 'nat', role: 'nat' as const, peer: '10.0.1.10:80', qps: 1e4, closes_first: 'client' as const, keepalive: false, client_addresses: 1, senders: 1, server_endpoints: 1, nat: {port_range: [1024, 65535] as [number, number], conntrack_time_wait: 30}},
+        {name: 'nat', role: 'nat' as const, peer: '10.0.1.10:80', qps: 1e4, closes_first: 'client' as const, keepalive: false, client_addresses: 1, senders: 1, server_endpoints: 1, nat: {port_range: [1024, 65535] as [number, number], conntrack_time_wait: 30, port_mode: 'fully-random' as const, kernel: '6.1'}},
       ],
     }
     const text = topologyYaml(topology, '9.9.9')

@@ -162,9 +162,12 @@ async function typeIncident(t: Terminal): Promise<void> {
   await t.answer('? Do the clients reach this server through SNAT?', 'Enter') // yes, the default for resets
   await t.answer('? The NAT source port pool (low-high)', 'Enter')
   await t.answer('? nf_conntrack_tcp_timeout_time_wait on the NAT (seconds)', 'Enter')
+  await t.answer('? How does the NAT pick source ports?', 'Down', 'Down', 'Enter') // fully-random, as kube-proxy
+  await t.answer("? The NAT's kernel version", 'Enter') // unknown
   await t.answer('? How many source addresses do the connections come from', 'Enter')
   await t.answer('? How many distinct hosts (pods, VMs) send this traffic?', '8', 'Enter')
   await t.answer('? Over how many server ip:port endpoints is the flow spread?', 'Enter')
+  await t.answer("? The clients' kernel version", 'Enter') // this host's
   await t.answer('? Add another flow?', 'y', 'Enter')
 
   await t.answer("? This host's role in the flow", 'Up', 'Enter') // client
