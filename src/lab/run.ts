@@ -10,6 +10,7 @@ import {PACKAGE_ROOT} from '../util/paths.js'
 import type {Attempt} from './driver.js'
 import {natRuleset, OBSERVE_SECONDS, phaseSecondsFor, planLab, SCALED_PHASE_SECONDS, type LabPlan, type PlanOptions, type ScaleReport} from './plan.js'
 import {applyRemedy, modelFor, topRemedy, type LabRemedy} from './remedy.js'
+import {applyNat} from './layer.js'
 import {counterDeltas, failureCount, summarize, type PhaseStats} from './stats.js'
 import {addNs, addVeth, exec, preflight, readCounters, removeNs, removeNsSync, removeStale, runIn, setSysctls} from './system.js'
 
@@ -70,6 +71,8 @@ export interface LabOptions extends PlanOptions {
   onStep?: (line: string) => void
   /** The compiled driver (default dist/lab/driver.js); tests pass a freshly transpiled one. */
   driver?: string
+  /** Run inside a user-mode Linux kernel instead of on this one (src/lab/uml.ts). */
+  uml?: import('./uml.js').UmlOptions
 }
 
 /**
@@ -94,6 +97,8 @@ interface Live {
 }
 
 export async function runLab(opts: LabOptions): Promise<LabReport> {
+  // The uml layer boots a guest kernel that runs this same function inside it.
+  if (opts.uml) return (await import('./uml.js')).runLabInUml(opts, opts.uml)
   preflight()
   const driver = opts.driver ?? driverPath()
   const kernel = release()
@@ -246,7 +251,7 @@ async function runPhase(plan: LabPlan, remedy: LabRemedy | null, tag: string, dr
     const routerSys = {...plan.sysctls.router, ...(role === 'nat' ? remedySys : {})}
     const {['net.netfilter.nf_conntrack_tcp_timeout_time_wait']: ctTimeWait, ...routerPlain} = routerSys
     const ruleset = natRuleset(plan)
-    if (ruleset) await runIn(names.router, ['nft', '-f', '-'], {input: ruleset})
+    if (ruleset) await applyNat(names.router, ruleset, runIn)
     const absent = [
       ...(await Promise.all(names.clients.map((n) => setSysctls(n, clientSys)))).flat(),
       ...(await setSysctls(names.server, serverSys)),

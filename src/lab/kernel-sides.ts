@@ -1,0 +1,55 @@
+import type {Facts} from '../facts/types.js'
+import type {FlowModel} from '../model/types.js'
+import type {Flow} from '../topology/types.js'
+import {modelFor} from './remedy.js'
+
+/**
+ * When the lab runs every side of a flow on one kernel (the user-mode Linux guest), the
+ * prediction must be told that kernel for the server, the NAT and the clients alike: NAT
+ * eviction of closing entries (6.5), the PAWS counter (6.16) and the timestamp-offset scheme
+ * all depend on it.
+ *
+ * Today's model takes one kernel for the host (`modelFor(.., kernel)`) and applies it to the
+ * NAT only when the flow's role is "nat". The harm model v2 (issue 10) reads the other sides
+ * from `nat.kernel` and `client_kernel`; they are set here already, so the switch at merge is
+ * this file's `labPrediction` calling predictFlow.
+ */
+export function onKernel(flow: Flow, facts: Facts, kernel: string): {flow: Flow; facts: Facts} {
+  const sides: Record<string, unknown> = {...flow, client_kernel: kernel}
+  if (flow.nat) sides.nat = {...flow.nat, kernel}
+  return {flow: sides as unknown as Flow, facts}
+}
+
+/** The mechanism a prediction rests on, in the words the lab's report and tests use. */
+export type Mechanism = 'client-exhaustion' | 'nat-drop' | 'paws-reject' | 'tw-collision' | 'benign' | 'none'
+
+export interface KernelPrediction {
+  kernel: string
+  harmful: boolean
+  mechanism: Mechanism
+  model: FlowModel
+}
+
+/**
+ * The one function the lead switches to predictFlow at merge. Today: the current model with
+ * `kernel` as the host's kernel; a NAT-role flow then also gets the NAT's eviction gate.
+ * "paws-reject": remapped senders land on TIME_WAIT tuples with timestamps on (a PAWS reject
+ * on the server, the stall KERNEL.md describes); "tw-collision": the same without timestamps.
+ */
+export function labPrediction(flow: Flow, facts: Facts, kernel: string): KernelPrediction {
+  const s = onKernel(flow, facts, kernel)
+  const m = modelFor(s.flow, s.facts, kernel)
+  const ts = (s.facts.sysctls['net.ipv4.tcp_timestamps'] ?? '1') !== '0'
+  const mechanism: Mechanism = m.portExhaustion
+    ? 'client-exhaustion'
+    : m.natExhausted
+      ? 'nat-drop'
+      : m.harmful
+        ? ts
+          ? 'paws-reject'
+          : 'tw-collision'
+        : m.benignCollisions
+          ? 'benign'
+          : 'none'
+  return {kernel, harmful: m.harmful || m.portExhaustion || m.natExhausted, mechanism, model: m}
+}
