@@ -1,3 +1,4 @@
+import {kernelAtLeast, parseKernel} from '../facts/kernel.js'
 import type {Facts} from '../facts/types.js'
 import type {FlowModel} from '../model/types.js'
 import type {Flow} from '../topology/types.js'
@@ -52,4 +53,36 @@ export function labPrediction(flow: Flow, facts: Facts, kernel: string): KernelP
           ? 'benign'
           : 'none'
   return {kernel, harmful: m.harmful || m.portExhaustion || m.natExhausted, mechanism, model: m}
+}
+
+/**
+ * Where this kernel counts a SYN rejected by PAWS on a TIME_WAIT tuple: its own counter
+ * (TcpExtPAWSTimewait) from 6.16, "tcp: add LINUX_MIB_PAWS_TW_REJECTED counter" (net-next,
+ * April 2025); before that tcp_timewait_state_process counts it with the established-state
+ * PAWS rejects, TcpExtPAWSEstab (KERNEL.md).
+ */
+export function pawsCounterFor(kernel: string): 'TcpExtPAWSTimewait' | 'TcpExtPAWSEstab' {
+  return kernelAtLeast(parseKernel(kernel), '6.16') ? 'TcpExtPAWSTimewait' : 'TcpExtPAWSEstab'
+}
+
+/**
+ * What a measured phase shows, named like the prediction's mechanism. EADDRNOTAVAIL is the
+ * client's own exhaustion. Connect timeouts with no PAWS reject on the server are SYNs lost
+ * for good: a NAT without a free tuple drops them (its retried SYNs that find one are the slow
+ * connects). A PAWS count on the server (under this kernel's counter name) means SYNs
+ * rejected on TIME_WAIT tuples. At most `floor` of the attempts harmed: "benign" when tuples
+ * were reused, else "none".
+ */
+export function measuredMechanism(
+  p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number},
+  kernel: string,
+  floor: number,
+): Mechanism {
+  const f = p.failures
+  const harmed = p.slow + f.EADDRNOTAVAIL + f.reset + f.timeout
+  if (harmed <= floor * p.attempts) return p.reused_tuples > 0 ? 'benign' : 'none'
+  if (f.EADDRNOTAVAIL >= Math.max(f.timeout, p.slow + f.reset)) return 'client-exhaustion'
+  const paws = p.counters.server?.[pawsCounterFor(kernel)] ?? 0
+  if (f.timeout > 0 && (paws === 0 || f.timeout > p.slow + f.reset)) return 'nat-drop'
+  return paws > 0 ? 'paws-reject' : 'tw-collision'
 }

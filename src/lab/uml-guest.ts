@@ -10,9 +10,15 @@ import {release} from 'node:os'
 import {join} from 'node:path'
 
 import {isTwError} from '../errors.js'
-import {onKernel} from './kernel-sides.js'
+import {labPrediction, onKernel} from './kernel-sides.js'
 import {runLab} from './run.js'
 import type {GuestJob, GuestResult} from './uml.js'
+
+/** The PAWS counters this kernel has at all (6.1 has PAWSEstab, no PAWSTimewait). */
+function pawsCounters(): string[] {
+  const text = readFileSync('/proc/net/netstat', 'utf8')
+  return [...text.matchAll(/\b(PAWS\w+)/g)].map((m) => `TcpExt${m[1]!}`).filter((n, i, a) => a.indexOf(n) === i)
+}
 
 const say = (kind: string, text: string) => process.stdout.write(`twuml: ${kind} ${text}\n`)
 
@@ -39,7 +45,7 @@ async function main(specFile: string, outDir: string): Promise<void> {
           say('progress', `${p.phase} ${p.done} ${p.total}`)
         },
       })
-      result = {ok: true, report}
+      result = {ok: true, report, mechanism: labPrediction(flow, facts, kernel).mechanism, paws_counters: pawsCounters()}
     } catch (error) {
       result = isTwError(error)
         ? {ok: false, error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})}}

@@ -5,6 +5,7 @@ import {dirname, join} from 'node:path'
 
 import {TwError} from '../errors.js'
 import {PACKAGE_ROOT} from '../util/paths.js'
+import type {Mechanism} from './kernel-sides.js'
 import {LAYER_ENV} from './layer.js'
 import type {LabOptions, LabReport} from './run.js'
 
@@ -37,7 +38,16 @@ export interface UmlOptions {
 }
 
 /** A report from the guest: the lab's report, plus what ran it. */
-export type UmlLabReport = LabReport & {uml: {binary: string; boot_to_poweroff_seconds: number}}
+export type UmlLabReport = LabReport & {
+  uml: {
+    binary: string
+    boot_to_poweroff_seconds: number
+    /** The mechanism the prediction rests on, for the guest's kernel on every side. */
+    predicted_mechanism: Mechanism
+    /** The PAWS counters the guest's kernel has (the name differs by version). */
+    paws_counters: string[]
+  }
+}
 
 /** One lab run for the guest (JSON, the guest's spec file holds a list). */
 export interface GuestJob {
@@ -49,7 +59,7 @@ export interface GuestJob {
   timeoutMs?: number
 }
 
-export type GuestResult = {ok: true; report: LabReport} | {ok: false; error: {code: string; message: string; hint?: string}}
+export type GuestResult = {ok: true; report: LabReport; mechanism: Mechanism; paws_counters: string[]} | {ok: false; error: {code: string; message: string; hint?: string}}
 
 const onPath = (cmd: string): boolean =>
   (process.env.PATH ?? '')
@@ -274,5 +284,5 @@ export async function runLabInUml(opts: LabOptions, uml: UmlOptions): Promise<Um
   })
   const r = results[0]!
   if (!r.ok) throw new TwError(r.error.code, `in the user-mode Linux guest: ${r.error.message}`, r.error.hint ? {hint: r.error.hint} : {})
-  return {...r.report, uml: {binary: uml.binary ?? DEFAULT_UML, boot_to_poweroff_seconds: seconds}}
+  return {...r.report, uml: {binary: uml.binary ?? DEFAULT_UML, boot_to_poweroff_seconds: seconds, predicted_mechanism: r.mechanism, paws_counters: r.paws_counters}}
 }
