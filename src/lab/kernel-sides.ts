@@ -67,11 +67,12 @@ export function pawsCounterFor(kernel: string): 'TcpExtPAWSTimewait' | 'TcpExtPA
 
 /**
  * What a measured phase shows, named like the prediction's mechanism. EADDRNOTAVAIL is the
- * client's own exhaustion. Connect timeouts with no PAWS reject on the server are SYNs lost
- * for good: a NAT without a free tuple drops them (its retried SYNs that find one are the slow
- * connects). A PAWS count on the server (under this kernel's counter name) means SYNs
- * rejected on TIME_WAIT tuples. At most `floor` of the attempts harmed: "benign" when tuples
- * were reused, else "none".
+ * client's own exhaustion. A SYN rejected on a TIME_WAIT tuple is counted on the server (under
+ * this kernel's PAWS counter name) once per rejected SYN, so when that count reaches half the
+ * stalled connects or more, the rejects explain the stalls: "paws-reject". Otherwise connect
+ * timeouts are SYNs that never reached the server: a NAT without a free tuple drops them
+ * ("nat-drop"; its retried SYNs that find one are the slow connects). At most `floor` of the
+ * attempts harmed: "benign" when tuples were reused, else "none".
  */
 export function measuredMechanism(
   p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number},
@@ -79,10 +80,10 @@ export function measuredMechanism(
   floor: number,
 ): Mechanism {
   const f = p.failures
-  const harmed = p.slow + f.EADDRNOTAVAIL + f.reset + f.timeout
-  if (harmed <= floor * p.attempts) return p.reused_tuples > 0 ? 'benign' : 'none'
-  if (f.EADDRNOTAVAIL >= Math.max(f.timeout, p.slow + f.reset)) return 'client-exhaustion'
+  const stalls = p.slow + f.reset + f.timeout
+  if (stalls + f.EADDRNOTAVAIL <= floor * p.attempts) return p.reused_tuples > 0 ? 'benign' : 'none'
+  if (f.EADDRNOTAVAIL >= stalls) return 'client-exhaustion'
   const paws = p.counters.server?.[pawsCounterFor(kernel)] ?? 0
-  if (f.timeout > 0 && (paws === 0 || f.timeout > p.slow + f.reset)) return 'nat-drop'
-  return paws > 0 ? 'paws-reject' : 'tw-collision'
+  if (paws > 0 && paws >= stalls / 2) return 'paws-reject'
+  return f.timeout > 0 ? 'nat-drop' : 'tw-collision'
 }

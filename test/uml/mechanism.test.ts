@@ -73,5 +73,9 @@ describe('mechanism per kernel', () => {
     expect(measuredMechanism({...base, slow: 19, failures: none, counters: {server: {TcpExtPAWSTimewait: 99}}}, OLD, 0.002)).toBe('tw-collision')
     expect(measuredMechanism({...base, slow: 0, failures: {...none, EADDRNOTAVAIL: 400}, counters: {}}, OLD, 0.002)).toBe('client-exhaustion')
     expect(measuredMechanism({...base, slow: 1, failures: none, counters: {}, reused_tuples: 900}, OLD, 0.002)).toBe('benign')
+    // Measured in the 6.1 guest: rejects that also time out (4 timeouts, 10 slow, 51 PAWSEstab)
+    // are PAWS; the pool running out under a few rejects (12244 timeouts, 57 PAWSEstab) is not.
+    expect(measuredMechanism({attempts: 400, reused_tuples: 156, slow: 10, failures: {...none, timeout: 4}, counters: {server: {TcpExtPAWSEstab: 51}}}, OLD, 0.002)).toBe('paws-reject')
+    expect(measuredMechanism({attempts: 22000, reused_tuples: 0, slow: 676, failures: {...none, timeout: 12244}, counters: {server: {TcpExtPAWSEstab: 57}}}, OLD, 0.002)).toBe('nat-drop')
   })
 })
