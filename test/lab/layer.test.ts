@@ -6,7 +6,7 @@ import {describe, expect, it} from 'vitest'
 import {withUmlDefault} from '../../src/commands/lab.js'
 import {applyNat, currentLayer, iptablesCommands, natTool, parseSnatRules} from '../../src/lab/layer.js'
 import {natRuleset, planLab} from '../../src/lab/plan.js'
-import {initScript} from '../../src/lab/uml.js'
+import {initScript, umlPreflight} from '../../src/lab/uml.js'
 import {facts, flow} from './helpers.js'
 
 describe('lab layer', () => {
@@ -68,5 +68,24 @@ describe('lab layer', () => {
     expect(withUmlDefault(['--example', '--uml'])).toEqual(['--example', '--uml', '/usr/bin/linux.uml'])
     expect(withUmlDefault(['--uml', '--json'])).toEqual(['--uml', '/usr/bin/linux.uml', '--json'])
     expect(withUmlDefault(['--uml', '/opt/linux'])).toEqual(['--uml', '/opt/linux'])
+  })
+
+  it('a missing uml kernel is one line naming the Debian packages (or root, first)', () => {
+    const root = typeof process.getuid !== 'function' || process.getuid() === 0
+    const err = (() => {
+      try {
+        umlPreflight('/nonexistent/linux.uml')
+      } catch (error) {
+        return error as {code: string; oneLine: () => string}
+      }
+      return null
+    })()
+    expect(err).not.toBeNull()
+    if (root) {
+      expect(err!.oneLine()).toBe('no user-mode Linux kernel at /nonexistent/linux.uml (install it: apt-get install -y user-mode-linux kmod iptables iproute2 procps)')
+    } else {
+      expect(err!.code).toBe('lab.root')
+    }
+    expect(err!.oneLine()).not.toContain('\n')
   })
 })
