@@ -8,7 +8,8 @@
  * root, or no uml kernel, outside CI: skipped with one loud line. Under CI=true: fails.
  * About 2-3 minutes on 2 CPUs; the guest is killed after GUEST_DEADLINE_SECONDS whatever happens.
  */
-import {existsSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
@@ -109,4 +110,30 @@ describe.skipIf(why !== null && !ci)('lab on user-mode Linux 6.1: the cross-kern
     expect(r.before.counters.client1!.TcpExtTWRecycled).toBeGreaterThan(0)
     expect(r.prediction.harmful).toBe(false)
   })
+})
+
+/** Host processes whose command line carries this test's uml id (the guest and its helpers). */
+function guestProcesses(): number[] {
+  const mark = `umid=twlab-${process.pid}`
+  const pids: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0').includes(mark)) pids.push(Number(d))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids
+}
+
+describe.skipIf(why !== null && !ci)('user-mode Linux guest: bounded in time, nothing left behind', () => {
+  it('a guest past its deadline is killed whole, its scratch folder removed, and the error says so', async () => {
+    if (why) throw new Error(`CI=true and the uml lab cannot run: ${why}`)
+    const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('twlab-uml-')))
+    const job = CROSS_KERNEL[0]!.job
+    await expect(runJobsInUml([{...job, phaseSeconds: 60}], {deadlineSeconds: 8})).rejects.toThrow(/killed after its deadline of 8 s/)
+    expect(guestProcesses()).toEqual([])
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith('twlab-uml-') && !before.has(f))).toEqual([])
+  }, 30_000)
 })
