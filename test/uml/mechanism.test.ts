@@ -8,7 +8,7 @@
 // Written against labPrediction (src/lab/kernel-sides.ts), the switch point to predictFlow.
 import {describe, expect, it} from 'vitest'
 
-import {labPrediction, measuredMechanism, onKernel, pawsCounterFor} from '../../src/lab/kernel-sides.js'
+import {labPrediction, measuredMechanism, onKernel, pawsCounterFor, sameMechanism} from '../../src/lab/kernel-sides.js'
 import type {Flow} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
 
@@ -77,5 +77,12 @@ describe('mechanism per kernel', () => {
     // are PAWS; the pool running out under a few rejects (12244 timeouts, 57 PAWSEstab) is not.
     expect(measuredMechanism({attempts: 400, reused_tuples: 156, slow: 10, failures: {...none, timeout: 4}, counters: {server: {TcpExtPAWSEstab: 51}}}, OLD, 0.002)).toBe('paws-reject')
     expect(measuredMechanism({attempts: 22000, reused_tuples: 0, slow: 676, failures: {...none, timeout: 12244}, counters: {server: {TcpExtPAWSEstab: 57}}}, OLD, 0.002)).toBe('nat-drop')
+  })
+
+  it('benign and none are one harmless outcome; a harmful mechanism matches only itself', () => {
+    expect(sameMechanism('none', 'benign')).toBe(true)
+    expect(sameMechanism('nat-drop', 'nat-drop')).toBe(true)
+    expect(sameMechanism('nat-drop', 'paws-reject')).toBe(false)
+    expect(sameMechanism('none', 'client-exhaustion')).toBe(false)
   })
 })
