@@ -257,7 +257,7 @@ export async function runJobsInUml(
     }
     if (!release || results.length < jobs.length) {
       const why = seconds >= deadline ? `killed after its deadline of ${deadline} s` : `exit ${String(code)}`
-      const tail = console_.trim().split('\n').slice(-3).join(' | ')
+      const tail = console_.trim().split('\n').slice(-3).join(' | ') || 'no console output (is this a user-mode Linux kernel?)'
       throw new TwError('lab.uml', `the user-mode Linux guest ended before the lab finished (${why}; ${results.length}/${jobs.length} results): ${tail}`)
     }
     return {release, results, seconds: Math.round(seconds * 10) / 10}
