@@ -67,12 +67,16 @@ export function pawsCounterFor(kernel: string): 'TcpExtPAWSTimewait' | 'TcpExtPA
 
 /**
  * What a measured phase shows, named like the prediction's mechanism. EADDRNOTAVAIL is the
- * client's own exhaustion. A SYN rejected on a TIME_WAIT tuple is counted on the server (under
- * this kernel's PAWS counter name) once per rejected SYN, so when that count reaches half the
- * stalled connects or more, the rejects explain the stalls: "paws-reject". Otherwise connect
- * timeouts are SYNs that never reached the server: a NAT without a free tuple drops them
- * ("nat-drop"; its retried SYNs that find one are the slow connects). At most `floor` of the
- * attempts harmed: "benign" when tuples were reused, else "none".
+ * client's own exhaustion. A connect can only stall inside TCP through a retransmitted SYN
+ * (the 1 s RTO) or a reset, so slow connects count as stalls up to the clients' SYN
+ * retransmits: past that they are the machine's scheduling (a starved user-mode Linux guest on
+ * a loaded host: 9 connects over 500 ms in 1291 with no SYN retransmitted, seen here). A SYN
+ * rejected on a TIME_WAIT tuple is counted on the server (under this kernel's PAWS counter
+ * name) once per rejected SYN, so when that count reaches half the stalls or more, the rejects
+ * explain them: "paws-reject". Otherwise connect timeouts are SYNs that never reached the
+ * server: a NAT without a free tuple drops them ("nat-drop"; its retried SYNs that find one
+ * are the slow connects). At most `floor` of the attempts harmed: "benign" when tuples were
+ * reused, else "none".
  */
 export function measuredMechanism(
   p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number},
@@ -80,7 +84,10 @@ export function measuredMechanism(
   floor: number,
 ): Mechanism {
   const f = p.failures
-  const stalls = p.slow + f.reset + f.timeout
+  const synRetrans = Object.entries(p.counters)
+    .filter(([label]) => label.startsWith('client'))
+    .reduce((sum, [, c]) => sum + (c.TcpExtTCPSynRetrans ?? 0), 0)
+  const stalls = Math.min(p.slow, synRetrans) + f.reset + f.timeout
   if (stalls + f.EADDRNOTAVAIL <= floor * p.attempts) return p.reused_tuples > 0 ? 'benign' : 'none'
   if (f.EADDRNOTAVAIL >= stalls) return 'client-exhaustion'
   const paws = p.counters.server?.[pawsCounterFor(kernel)] ?? 0

@@ -45,6 +45,12 @@ function report(name: string): {r: LabReport; mechanism: string; paws: string[]}
   return {r: res.report, mechanism: res.mechanism, paws: res.paws_counters}
 }
 
+/** What a failing assertion prints: the phase's figures and the client's and server's counters. */
+const figures = (r: LabReport) => {
+  const p = r.before
+  return JSON.stringify({attempts: p.attempts, failures: p.failures, slow: p.slow, p50: p.p50_ms, p99: p.p99_ms, max: p.max_ms, client1: p.counters.client1, server: p.counters.server})
+}
+
 /** The mechanism the phase shows, by the same floor the lab's verdict uses. */
 const shows = (r: LabReport) => measuredMechanism(r.before, r.kernel, MEASURED_HARM_SHARE)
 
@@ -68,14 +74,17 @@ describe.skipIf(why !== null && !ci)('lab on user-mode Linux 6.1: the cross-kern
   })
 
   // Every scenario: the prediction for the guest's kernel names the mechanism this kernel
-  // family shows (CROSS_KERNEL's expect.old), the phase shows it, and the verdicts agree.
+  // family shows (CROSS_KERNEL's expect.old), the phase shows it, and both say harmful or not
+  // alike. The lab's own `agrees` counts every connect over 500 ms; a starved guest on a loaded
+  // host adds some with no SYN retransmitted (not a TCP stall), so the verdict compared here is
+  // the mechanism's (measuredMechanism discounts those).
   for (const c of CROSS_KERNEL) {
     it(`${c.id}: predicted and measured ${c.expect.old} on 6.1`, () => {
       const {r, mechanism} = report(c.id)
       expect(mechanism).toBe(c.expect.old)
       expect(labPrediction(c.job.flow, c.job.facts, r.kernel).mechanism).toBe(c.expect.old)
-      expect(sameMechanism(c.expect.old, shows(r)), `measured ${shows(r)}`).toBe(true)
-      expect(r.agrees).toBe(true)
+      expect(sameMechanism(c.expect.old, shows(r)), `measured ${shows(r)}: ${figures(r)}`).toBe(true)
+      expect(r.prediction.harmful, figures(r)).toBe(!sameMechanism('none', shows(r)))
     })
   }
 

@@ -65,18 +65,24 @@ describe('mechanism per kernel', () => {
   it('measured phases classify as the two kernels showed them (issue 15 figures)', () => {
     const base = {attempts: 1200, reused_tuples: 0}
     const none = {EADDRNOTAVAIL: 0, reset: 0, timeout: 0}
+    const retrans = {client1: {TcpExtTCPSynRetrans: 120}}
     // 6.1: 19 timeouts + 20 slow, no PAWS at all.
-    expect(measuredMechanism({...base, slow: 20, failures: {...none, timeout: 19}, counters: {server: {TcpExtPAWSEstab: 0}}}, OLD, 0.002)).toBe('nat-drop')
+    expect(measuredMechanism({...base, slow: 20, failures: {...none, timeout: 19}, counters: {...retrans, server: {TcpExtPAWSEstab: 0}}}, OLD, 0.002)).toBe('nat-drop')
     // 6.18: 19 slow, 99 PAWSTimewait on the server.
-    expect(measuredMechanism({...base, slow: 19, failures: none, counters: {server: {TcpExtPAWSTimewait: 99}}}, NEW, 0.002)).toBe('paws-reject')
+    expect(measuredMechanism({...base, slow: 19, failures: none, counters: {...retrans, server: {TcpExtPAWSTimewait: 99}}}, NEW, 0.002)).toBe('paws-reject')
     // The same counts under the wrong kernel's name prove nothing.
-    expect(measuredMechanism({...base, slow: 19, failures: none, counters: {server: {TcpExtPAWSTimewait: 99}}}, OLD, 0.002)).toBe('tw-collision')
+    expect(measuredMechanism({...base, slow: 19, failures: none, counters: {...retrans, server: {TcpExtPAWSTimewait: 99}}}, OLD, 0.002)).toBe('tw-collision')
+    // Slow connects with no SYN retransmitted anywhere are scheduling, not TCP (a starved guest:
+    // 9 over 500 ms in 1291, p50 54 ms, at load average 18); with retransmits they are stalls.
+    const starved = {attempts: 1291, reused_tuples: 808, slow: 9, failures: none}
+    expect(measuredMechanism({...starved, counters: {client1: {TcpExtTCPSynRetrans: 0, TcpExtTWRecycled: 808}}}, OLD, 0.002)).toBe('benign')
+    expect(measuredMechanism({...starved, counters: {client1: {TcpExtTCPSynRetrans: 9}}}, OLD, 0.002)).toBe('tw-collision')
     expect(measuredMechanism({...base, slow: 0, failures: {...none, EADDRNOTAVAIL: 400}, counters: {}}, OLD, 0.002)).toBe('client-exhaustion')
     expect(measuredMechanism({...base, slow: 1, failures: none, counters: {}, reused_tuples: 900}, OLD, 0.002)).toBe('benign')
     // Measured in the 6.1 guest: rejects that also time out (4 timeouts, 10 slow, 51 PAWSEstab)
     // are PAWS; the pool running out under a few rejects (12244 timeouts, 57 PAWSEstab) is not.
-    expect(measuredMechanism({attempts: 400, reused_tuples: 156, slow: 10, failures: {...none, timeout: 4}, counters: {server: {TcpExtPAWSEstab: 51}}}, OLD, 0.002)).toBe('paws-reject')
-    expect(measuredMechanism({attempts: 22000, reused_tuples: 0, slow: 676, failures: {...none, timeout: 12244}, counters: {server: {TcpExtPAWSEstab: 57}}}, OLD, 0.002)).toBe('nat-drop')
+    expect(measuredMechanism({attempts: 400, reused_tuples: 156, slow: 10, failures: {...none, timeout: 4}, counters: {client1: {TcpExtTCPSynRetrans: 47}, server: {TcpExtPAWSEstab: 51}}}, OLD, 0.002)).toBe('paws-reject')
+    expect(measuredMechanism({attempts: 22000, reused_tuples: 0, slow: 676, failures: {...none, timeout: 12244}, counters: {client1: {TcpExtTCPSynRetrans: 2456}, server: {TcpExtPAWSEstab: 57}}}, OLD, 0.002)).toBe('nat-drop')
   })
 
   it('benign and none are one harmless outcome; a harmful mechanism matches only itself', () => {
