@@ -9,7 +9,7 @@ export default class Lab extends BaseCommand {
 
 Each phase warms up until the flow's mechanism is steady (up to 75 s), then measures a window sized to decide: a connect that fails or takes over 500 ms is a stall; the stall share's 95 % (Wilson) interval above the harm budget (0.1 %) is harmful, below it benign; otherwise up to 3 more windows, then inconclusive. The model's predicted stall share agrees when it lies within the interval widened by 2 each way and the verdicts match. Then the top remedy the rules verified is applied and the run repeated.
 
-Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they and the driver processes are removed on every exit, and a run removes those a killed run left behind.`
+Needs root, iproute2 and nftables. With --uml the same lab runs inside a user-mode Linux kernel (a second kernel version, run as a process): needs the Debian packages user-mode-linux, kmod and iptables; the guest is bounded in time and memory and writes only to a scratch folder removed after the run. Namespaces are named twlab-<pid>-...; they and the driver processes are removed on every exit, and a run removes those a killed run left behind.`
 
   static usage = [
     `lab ${INPUT_USAGE} [--flow NAME] [--scale auto|FACTOR] [--duration SECONDS] [--remedy KEY=VALUE...] [--json]`,
@@ -29,14 +29,26 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     scale: Flags.string({description: 'shrink port ranges and rates together by FACTOR (0-1], or "auto" to fit the driver; measured windows of at most 22 s (the report says when that is too short to decide)', helpValue: 'auto|FACTOR'}),
     duration: Flags.integer({description: 'seconds of each measured window (default: sized to decide the predicted verdict, 5-60 s; at most 22 with --scale); the warm-up comes before it', min: 2, max: 600}),
     fidelity: Flags.boolean({description: 'run the fidelity matrix instead (src/lab/scenarios.ts: the model\'s predicted stall share against this kernel, 3 scenarios at a time, a few minutes); exit 2 when one disagrees', exclusive: ['flow', 'scale', 'duration', 'remedy']}),
+    uml: Flags.string({description: `run the lab inside a user-mode Linux kernel (default ${'/usr/bin/linux.uml'}, Debian's user-mode-linux: 6.1) instead of this one; the report's kernel is the guest's`, helpValue: '[PATH]'}),
     remedy: Flags.string({description: 'apply this sysctl on the host\'s namespace for the second phase instead of the top remedy; "none" runs one phase; repeatable', helpValue: 'KEY=VALUE', multiple: true}),
   }
 
   async run(): Promise<unknown> {
+    // `--uml` takes an optional PATH: oclif flags cannot, so a bare --uml gets the default here.
+    this.argv = withUmlDefault(this.argv)
     const {flags} = await this.parse(Lab)
-    const {preflight} = await import('../lab/system.js')
-    preflight()
-    if (flags.fidelity) return this.fidelity()
+    if (flags.fidelity) {
+      const {preflight} = await import('../lab/system.js')
+      preflight()
+      return this.fidelity()
+    }
+    if (flags.uml === undefined) {
+      const {preflight} = await import('../lab/system.js')
+      preflight()
+    } else {
+      const {umlPreflight} = await import('../lab/uml.js')
+      umlPreflight(flags.uml)
+    }
     const {facts, topology} = await resolveInputs(flags)
     const {selectFlow} = await import('../lab/select.js')
     const {parseRemedyArgs} = await import('../lab/remedy.js')
@@ -50,13 +62,17 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     progress.onStep(`flow "${flow.name}" (${why})`)
     let report
     try {
-      report = await runLab({flow, facts, remedy, scale, phaseSeconds: flags.duration, ...progress})
+      report = await runLab({flow, facts, remedy, scale, phaseSeconds: flags.duration, ...progress, ...(flags.uml === undefined ? {} : {uml: {binary: flags.uml}})})
     } finally {
       progress.done()
     }
     if (this.jsonEnabled()) return report
     const {renderLabText} = await import('../lab/report.js')
     process.stdout.write(renderLabText(report))
+    if ('uml' in report) {
+      const u = (report as import('../lab/uml.js').UmlLabReport).uml
+      process.stdout.write(`uml: ${u.binary}, kernel ${report.kernel}, boot to power-off ${u.boot_to_poweroff_seconds} s; the prediction's mechanism on this kernel: ${u.predicted_mechanism}; PAWS counters here: ${u.paws_counters.join(', ') || 'none'}\n`)
+    }
     return report
   }
 
@@ -73,4 +89,17 @@ Needs root, iproute2 and nftables. Namespaces are named twlab-<pid>-...; they an
     if (!this.jsonEnabled()) process.stdout.write(fidelityTable(rows, release()))
     return result
   }
+}
+
+const DEFAULT_UML = '/usr/bin/linux.uml'
+
+/** A bare `--uml` (last, or followed by another flag) means the default kernel binary. */
+export function withUmlDefault(argv: string[]): string[] {
+  const out: string[] = []
+  for (const [i, a] of argv.entries()) {
+    out.push(a)
+    const next = argv[i + 1]
+    if (a === '--uml' && (next === undefined || next.startsWith('-'))) out.push(DEFAULT_UML)
+  }
+  return out
 }

@@ -13,6 +13,7 @@ import {HARM_BUDGET, predictStallShare, type StallPrediction} from './predict.js
 import {applyRemedy, modelFor, topRemedy, type LabRemedy} from './remedy.js'
 import {agreement, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
 import {localHost, type LabHost} from './system.js'
+import {applyNat} from './layer.js'
 
 export interface PhaseReport extends PhaseStats {
   /** Counter deltas over the measured windows, per namespace label (client1.., router, server). */
@@ -111,6 +112,8 @@ export interface LabOptions extends PlanOptions {
   tag?: string
   /** Where namespaces and drivers live (default: this host, via `ip netns`). */
   host?: LabHost
+  /** Run inside a user-mode Linux kernel instead of on this one (src/lab/uml.ts). */
+  uml?: import('./uml.js').UmlOptions
 }
 
 export function driverPath(): string {
@@ -190,6 +193,8 @@ export function phaseLengths(
 }
 
 export async function runLab(opts: LabOptions): Promise<LabReport> {
+  // The uml layer boots a guest kernel that runs this same function inside it (src/lab/uml.ts).
+  if (opts.uml) return (await import('./uml.js')).runLabInUml(opts, opts.uml)
   const driver = opts.driver ?? (opts.host ? 'driver.js' : driverPath())
   const host = opts.host ?? (await localHost(driver))
   host.preflight()
@@ -367,7 +372,7 @@ async function runPhase(
     const routerSys = {...plan.sysctls.router, ...(role === 'nat' ? remedySys : {})}
     const {['net.netfilter.nf_conntrack_tcp_timeout_time_wait']: ctTimeWait, ...routerPlain} = routerSys
     const ruleset = loopback ? null : natRuleset(plan)
-    if (ruleset) await h.runIn(names.router, ['nft', '-f', '-'], {input: ruleset})
+    if (ruleset) await applyNat(names.router, ruleset, (ns, args, o) => h.runIn(ns, args, o))
     const absent = loopback
       ? await h.setSysctls(names.server, {...serverSys, ...clientSys})
       : [

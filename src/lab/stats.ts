@@ -6,6 +6,8 @@ export const SLOW_MS = 500
 /** The counters that explain what a phase measured (nstat names). */
 export const LAB_COUNTERS = [
   'TcpExtPAWSTimewait',
+  // Before 6.16 a PAWS reject in TIME_WAIT is counted here (KERNEL.md; the uml layer runs 6.1).
+  'TcpExtPAWSEstab',
   'TcpExtTCPACKSkippedTimeWait',
   'TcpExtTWRecycled',
   'TcpExtTCPTimeWaitOverflow',

@@ -3,6 +3,7 @@ import {delimiter, join} from 'node:path'
 
 import {TwError} from '../errors.js'
 import {parseProcNet} from '../sources/counters.js'
+import {natTool} from './layer.js'
 
 /**
  * Everything the lab does to the system: namespaces, links, sysctls, nftables, processes.
@@ -16,7 +17,7 @@ const NS_NAME = /^twlab-\d+-[a-z0-9]+-[a-z0-9]+$/
 /** Commands we run and the Debian package each comes from. */
 const TOOLS: [cmd: string, pkg: string][] = [
   ['ip', 'iproute2'],
-  ['nft', 'nftables'],
+  natTool(),
   ['sysctl', 'procps'],
 ]
 
