@@ -1,0 +1,158 @@
+import {parseSsLine, splitEndpoint, joinEndpoint} from './ss.js'
+
+/**
+ * Groups sockets into flows as they stream past, keeping counts, never the sockets: a million
+ * TIME_WAIT lines end up as a few numbers per flow. Pure (text in, numbers out).
+ *
+ * A socket whose local ip:port is a listener belongs to that listener's server flow; any other
+ * socket is an outgoing connection and belongs to the client flow toward its remote ip:port.
+ */
+export interface FlowGroup {
+  role: 'server' | 'client'
+  /** Server: the local listener ip:port. Client: the remote ip:port. */
+  endpoint: string
+  /** TIME_WAIT entries this host holds for the flow (the side that closed first holds them). */
+  timeWait: number
+  /** Of those, entries whose timer shows they began within the last `windowSeconds`. */
+  timeWaitRecent: number
+  /** ESTABLISHED at the first and last reading, and those present at both (long-lived). */
+  establishedStart: number
+  establishedEnd: number
+  establishedKept: number
+  /** Connection ends during the interval (sock_diag destroy events). */
+  closes: number
+  /** Server: the peers' addresses. Client: this host's source addresses. */
+  addresses: Set<string>
+  /** Source ports seen (the peers' for a server flow, ours for a client flow). */
+  minPort: number
+  maxPort: number
+  evenPorts: number
+  oddPorts: number
+}
+
+/** Distinct addresses kept per flow; past it the count says "at least". */
+export const MAX_ADDRESSES = 65_536
+
+export class FlowTable {
+  readonly groups = new Map<string, FlowGroup>()
+  private readonly listenExact = new Set<string>()
+  private readonly listenAny = new Set<number>()
+  private readonly estabStart = new Set<string>()
+  private estabStartKept = true
+  /** Lines that parsed to nothing (blank or malformed), for the evidence. */
+  skipped = 0
+
+  constructor(readonly windowSeconds = 0) {}
+
+  /** A line of `ss -tlnH`. */
+  addListener(line: string): void {
+    const s = parseSsLine(line, 'LISTEN')
+    if (!s) return
+    const ep = splitEndpoint(s.local)
+    if (!ep) return
+    if (ep.ip === '*' || ep.ip === '0.0.0.0' || ep.ip === '::') this.listenAny.add(ep.port)
+    else this.listenExact.add(joinEndpoint(ep.ip, ep.port))
+  }
+
+  get listenerCount(): number {
+    return this.listenExact.size + this.listenAny.size
+  }
+
+  /** Which flow a socket belongs to, or null (a listener itself, an unconnected socket). */
+  private groupOf(local: string, peer: string): {g: FlowGroup; addr: string; port: number} | null {
+    const l = splitEndpoint(local)
+    const p = splitEndpoint(peer)
+    if (!l || !p) return null
+    const localEp = joinEndpoint(l.ip, l.port)
+    if (this.listenExact.has(localEp) || this.listenAny.has(l.port)) {
+      return {g: this.group('server', localEp), addr: p.ip, port: p.port}
+    }
+    return {g: this.group('client', joinEndpoint(p.ip, p.port)), addr: l.ip, port: l.port}
+  }
+
+  private group(role: 'server' | 'client', endpoint: string): FlowGroup {
+    const key = `${role} ${endpoint}`
+    let g = this.groups.get(key)
+    if (!g) {
+      g = {role, endpoint, timeWait: 0, timeWaitRecent: 0, establishedStart: 0, establishedEnd: 0, establishedKept: 0, closes: 0, addresses: new Set(), minPort: 65536, maxPort: 0, evenPorts: 0, oddPorts: 0}
+      this.groups.set(key, g)
+    }
+    return g
+  }
+
+  private seen(g: FlowGroup, addr: string, port: number): void {
+    if (g.addresses.size < MAX_ADDRESSES) g.addresses.add(addr)
+    if (port < g.minPort) g.minPort = port
+    if (port > g.maxPort) g.maxPort = port
+    if (port % 2 === 0) g.evenPorts++
+    else g.oddPorts++
+  }
+
+  /** A line of `ss -tanH state time-wait` (with -o, the timer shows how recent it is). */
+  addTimeWait(line: string): void {
+    const s = parseSsLine(line, 'TIME-WAIT')
+    if (!s) return void this.skipped++
+    const at = this.groupOf(s.local, s.peer)
+    if (!at) return
+    at.g.timeWait++
+    // TIME_WAIT lasts 60 s (TCP_TIMEWAIT_LEN): an entry with more than 60 - W s left began within W s.
+    if (s.timerSeconds !== undefined && this.windowSeconds > 0 && s.timerSeconds >= 60 - this.windowSeconds) at.g.timeWaitRecent++
+    this.seen(at.g, at.addr, at.port)
+  }
+
+  /** A line of `ss -tanH state established`, at the first (`start`) or last reading. */
+  addEstablished(line: string, when: 'start' | 'end'): void {
+    const s = parseSsLine(line, 'ESTAB')
+    if (!s) return void this.skipped++
+    const at = this.groupOf(s.local, s.peer)
+    if (!at) return
+    const tuple = `${s.local} ${s.peer}`
+    if (when === 'start') {
+      at.g.establishedStart++
+      // Long-lived connections are few on any host; past this the comparison is skipped.
+      if (this.estabStart.size < 200_000) this.estabStart.add(tuple)
+      else this.estabStartKept = false
+    } else {
+      at.g.establishedEnd++
+      if (this.estabStartKept && this.estabStart.has(tuple)) at.g.establishedKept++
+    }
+    this.seen(at.g, at.addr, at.port)
+  }
+
+  /** A line of `ss -EtanH` (a socket being destroyed: one connection end on this host). */
+  addEvent(line: string): void {
+    const s = parseSsLine(line, 'UNCONN')
+    if (!s) return void this.skipped++
+    const at = this.groupOf(s.local, s.peer)
+    if (!at) return
+    at.g.closes++
+    this.seen(at.g, at.addr, at.port)
+  }
+}
+
+/** Feed a chunked text stream to a per-line callback without building the whole text. */
+export function lineSplitter(onLine: (line: string) => void): {push: (chunk: string) => void; end: () => void} {
+  let rest = ''
+  return {
+    push(chunk: string) {
+      let start = 0
+      let nl = chunk.indexOf('\n')
+      if (nl >= 0 && rest !== '') {
+        onLine(rest + chunk.slice(0, nl))
+        rest = ''
+        start = nl + 1
+        nl = chunk.indexOf('\n', start)
+      }
+      while (nl >= 0) {
+        onLine(chunk.slice(start, nl))
+        start = nl + 1
+        nl = chunk.indexOf('\n', start)
+      }
+      rest += chunk.slice(start)
+    },
+    end() {
+      if (rest !== '') onLine(rest)
+      rest = ''
+    },
+  }
+}
