@@ -39,14 +39,14 @@ export async function discoverLive(opts: DiscoverOptions): Promise<Discovery> {
   try {
     const countersStart = await readCountersIn(ns)
     await streamLines(execa, ns, ['ss', '-tanH', 'state', 'established'], (l) => table.addEstablished(l, 'start'))
-    const started = Date.now()
+    const started = watch?.startedAt ?? Date.now()
     for (let left = Math.ceil(opts.intervalSeconds); left > 0; left--) {
       opts.onProgress?.(`watching: ${left} s left`)
       const until = started + (Math.ceil(opts.intervalSeconds) - left + 1) * 1000
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(until - Date.now(), opts.intervalSeconds * 1000))))
     }
-    await watch?.stop()
-    const seconds = (Date.now() - started) / 1000
+    const stopped = watch ? await watch.stop() : Date.now()
+    const seconds = (stopped - started) / 1000
     const countersEnd = await readCountersIn(ns)
     await streamLines(execa, ns, ['ss', '-tanH', 'state', 'established'], (l) => table.addEstablished(l, 'end'))
     let n = 0

@@ -119,6 +119,8 @@ export function infer(c: Capture, opts: {floorQps?: number} = {}): Discovery {
   const paws = (delta(c, 'TcpExtPAWSEstab') ?? 0) + (delta(c, 'TcpExtPAWSTimewait') ?? 0)
   const groups = [...c.table.groups.values()].sort((a, b) => (a.role === b.role ? a.endpoint.localeCompare(b.endpoint) : a.role === 'server' ? -1 : 1))
 
+  const serverClosers = groups.filter((g) => g.role === 'server' && g.timeWait > 0).length
+  if (paws > 0 && serverClosers > 1) notes.push(`PAWS rejected ${paws} segments in the interval: a sender other than the tuple's last one, on one of ${serverClosers} server flows that hold TIME_WAIT`)
   for (const g of groups) {
     const rate = rateOf(g, c)
     const closer = closerOf(g, c)
@@ -161,8 +163,11 @@ export function infer(c: Capture, opts: {floorQps?: number} = {}): Discovery {
       // A Linux client (4.6+) picks ports of its range start's parity while they are free, and
       // with the server closing first its own ports are always free (KERNEL.md, connect()):
       // both parities from few addresses means something between remaps ports (NAT, a proxy).
-      const remapped = closesFirst === 'server' && parityShare >= 0.2 && g.evenPorts + g.oddPorts >= 50
-      const pawsSeen = closesFirst === 'server' && paws > 0
+      // A direct Linux client shows none of the minority parity; 1 % (and a handful) is a sign.
+      const minority = Math.min(g.evenPorts, g.oddPorts)
+      const remapped = closesFirst === 'server' && parityShare >= 0.01 && minority >= 5
+      // The PAWS counters are the host's: they point at a flow only when it is the one candidate.
+      const pawsSeen = closesFirst === 'server' && paws > 0 && serverClosers === 1
       if (remapped || pawsSeen) {
         const why = [
           remapped ? `${Math.round(parityShare * 100)} % of the source ports have the minority parity (a Linux client uses one parity first; a NAT that remaps uses both)` : '',
@@ -179,6 +184,7 @@ export function infer(c: Capture, opts: {floorQps?: number} = {}): Discovery {
       unknown.push({field: 'client_port_range', why: `the clients' ip_local_port_range is on the clients (ports seen: ${portsSeen})`})
     } else {
       fields.client_addresses = {value: addresses, evidence: `${g.addresses.size} local source address(es) toward ${g.endpoint}`, confidence: 'high'}
+      fields.senders = {value: addresses, evidence: 'this host is the sender, one per source address', confidence: 'high'}
       fields.server_endpoints = {value: 1, evidence: 'one remote ip:port per flow', confidence: 'high'}
       const [lo, hi] = c.portRange
       extra.ports_used = {
@@ -195,7 +201,7 @@ export function infer(c: Capture, opts: {floorQps?: number} = {}): Discovery {
       closes_first: closesFirst,
       keepalive,
       client_addresses: fields.client_addresses.value as number,
-      senders: (fields.senders?.value as number | undefined) ?? (fields.client_addresses.value as number),
+      senders: fields.senders!.value as number,
       server_endpoints: 1,
     }
     flows.push({flow, fields, unknown, extra})

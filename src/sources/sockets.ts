@@ -40,29 +40,43 @@ export async function streamLines(execa: Execa, netns: string | undefined, args:
  * connection end on this host. stdbuf keeps ss line-buffered, so nothing waits in its buffer
  * when it is stopped.
  */
-export async function watchClosures(execa: Execa, netns: string | undefined, onLine: (line: string) => void): Promise<{stop: () => Promise<void>}> {
+export async function watchClosures(
+  execa: Execa,
+  netns: string | undefined,
+  onLine: (line: string) => void,
+): Promise<{startedAt: number; stop: () => Promise<number>}> {
   const {lineSplitter} = await import('../discover/group.js')
   const [file, argv] = command(netns, ['stdbuf', '-oL', 'ss', '-EtanH'])
   const proc = execa(file, argv, {reject: false, buffer: false, stdin: 'ignore', timeout: 3_600_000})
-  const split = lineSplitter(onLine)
+  // Ends seen before the window opens are dropped, so the count and the window match.
+  let armed = false
+  const split = lineSplitter((l) => armed && onLine(l))
   proc.stdout!.setEncoding('utf8')
   proc.stdout!.on('data', (chunk: string) => split.push(chunk))
   let err = ''
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()).slice(0, 2000))
-  // ss subscribes at once; give it a moment so the interval's first ends are not missed.
-  await new Promise((r) => setTimeout(r, 150))
+  // ss subscribes within milliseconds of starting; the window opens once it surely has.
+  await new Promise((r) => setTimeout(r, 300))
   if (proc.exitCode !== null) {
     throw new TwError('discover.events', `cannot watch connection ends (\`ss -E\`): ${err.split('\n')[0] || `exit ${proc.exitCode}`}`, {
       hint: 'needs iproute2 ss with -E and coreutils stdbuf; pass --no-events to estimate rates from TIME_WAIT timers instead',
     })
   }
+  armed = true
+  const startedAt = Date.now()
+  let stoppedAt: number | null = null
   return {
+    startedAt,
+    /** Closes the window; returns when it closed (ms). */
     async stop() {
-      // Let events already queued in the kernel reach ss before it goes.
-      await new Promise((r) => setTimeout(r, 100))
+      if (stoppedAt !== null) return stoppedAt
+      // Symmetric with the start: lines in the pipe at either edge are milliseconds old.
+      stoppedAt = Date.now()
+      armed = false
       proc.kill('SIGTERM')
       await proc
       split.end()
+      return stoppedAt
     },
   }
 }
