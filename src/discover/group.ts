@@ -60,28 +60,32 @@ export class FlowTable {
 
   /** Which flow a socket belongs to, or null (a listener itself, an unconnected socket). */
   private groupOf(local: string, peer: string): {g: FlowGroup; addr: string; port: number} | null {
-    const l = splitEndpoint(local)
-    const p = splitEndpoint(peer)
+    // The common case (plain IPv4 text) goes without building new endpoint strings: this runs
+    // once per line of a million-line table.
+    const l: {ip: string; port: number; plain?: boolean} | null = fastSplit(local) ?? splitEndpoint(local)
+    const p: {ip: string; port: number; plain?: boolean} | null = fastSplit(peer) ?? splitEndpoint(peer)
     if (!l || !p) return null
-    const localEp = joinEndpoint(l.ip, l.port)
-    if (this.listenExact.has(localEp) || this.listenAny.has(l.port)) {
+    const localEp = l.plain ? local : joinEndpoint(l.ip, l.port)
+    if (this.listenAny.has(l.port) || this.listenExact.has(localEp)) {
       return {g: this.group('server', localEp), addr: p.ip, port: p.port}
     }
-    return {g: this.group('client', joinEndpoint(p.ip, p.port)), addr: l.ip, port: l.port}
+    return {g: this.group('client', p.plain ? peer : joinEndpoint(p.ip, p.port)), addr: l.ip, port: l.port}
   }
 
+  private readonly byRole = {server: new Map<string, FlowGroup>(), client: new Map<string, FlowGroup>()}
+
   private group(role: 'server' | 'client', endpoint: string): FlowGroup {
-    const key = `${role} ${endpoint}`
-    let g = this.groups.get(key)
+    let g = this.byRole[role].get(endpoint)
     if (!g) {
       g = {role, endpoint, timeWait: 0, timeWaitRecent: 0, establishedStart: 0, establishedEnd: 0, establishedKept: 0, closes: 0, addresses: new Set(), minPort: 65536, maxPort: 0, evenPorts: 0, oddPorts: 0}
-      this.groups.set(key, g)
+      this.byRole[role].set(endpoint, g)
+      this.groups.set(`${role} ${endpoint}`, g)
     }
     return g
   }
 
   private seen(g: FlowGroup, addr: string, port: number): void {
-    if (g.addresses.size < MAX_ADDRESSES) g.addresses.add(addr)
+    if (g.addresses.size < MAX_ADDRESSES && !g.addresses.has(addr)) g.addresses.add(addr)
     if (port < g.minPort) g.minPort = port
     if (port > g.maxPort) g.maxPort = port
     if (port % 2 === 0) g.evenPorts++
@@ -128,6 +132,19 @@ export class FlowTable {
     at.g.closes++
     this.seen(at.g, at.addr, at.port)
   }
+}
+
+/** "10.0.0.1:80" -> parts, only for plain IPv4 text (no brackets, no %iface); else null. */
+function fastSplit(ep: string): {ip: string; port: number; plain: true} | null {
+  const i = ep.lastIndexOf(':')
+  if (i <= 0 || ep.charCodeAt(0) === 91 || ep.indexOf(':') !== i || ep.indexOf('%') >= 0 || ep.charCodeAt(0) === 42) return null
+  let port = 0
+  for (let k = i + 1; k < ep.length; k++) {
+    const c = ep.charCodeAt(k) - 48
+    if (c < 0 || c > 9) return null
+    port = port * 10 + c
+  }
+  return i + 1 < ep.length ? {ip: ep.slice(0, i), port, plain: true} : null
 }
 
 /** Feed a chunked text stream to a per-line callback without building the whole text. */

@@ -54,8 +54,36 @@ export function parseSsLine(line: string, defaultState?: string): SsLine | null 
   const peer = line.slice(scratch[2 * (base + 3)], scratch[2 * (base + 3) + 1])
   const out: SsLine = {state, recvQ: Number.isFinite(recvQ) ? recvQ : 0, local, peer}
   const t = line.indexOf('timer:(timewait,', scratch[2 * (base + 3) + 1])
-  if (t >= 0) out.timerSeconds = parseSsDuration(line.slice(t + 16, line.indexOf(',', t + 16)))
+  if (t >= 0) out.timerSeconds = timerAt(line, t + 16)
   return out
+}
+
+/** The timer value starting at `i` ("59sec,", "1min,", "500ms,"), without building strings. */
+function timerAt(line: string, i: number): number {
+  let total = 0
+  let v = 0
+  let frac = 0
+  let scale = 0
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      if (scale > 0) {
+        frac += (c - 48) / scale
+        scale *= 10
+      } else v = v * 10 + (c - 48)
+    } else if (c === 46) scale = 10
+    else if (c === 44 || c === 41) break
+    else {
+      const x = v + frac
+      if (line.startsWith('min', i)) total += x * 60, (i += 2)
+      else if (line.startsWith('ms', i)) total += x / 1000, (i += 1)
+      else if (line.startsWith('sec', i)) total += x, (i += 2)
+      v = 0
+      frac = 0
+      scale = 0
+    }
+  }
+  return total
 }
 
 /** ss timer text: "59sec", "1min", "1min2sec", "500ms", "1.5sec". */
