@@ -19,7 +19,7 @@ export interface SsLine {
 }
 
 /** Fields of a line separated by runs of spaces; returns [start, end) pairs into `out`. */
-function fields(line: string, out: number[], max: number): number {
+export function fields(line: string, out: number[], max: number): number {
   let n = 0
   let i = 0
   const len = line.length
@@ -59,7 +59,7 @@ export function parseSsLine(line: string, defaultState?: string): SsLine | null 
 }
 
 /** The timer value starting at `i` ("59sec,", "1min,", "500ms,"), without building strings. */
-function timerAt(line: string, i: number): number {
+export function timerAt(line: string, i: number): number {
   let total = 0
   let v = 0
   let frac = 0
