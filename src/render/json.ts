@@ -9,7 +9,7 @@ export function toJsonReport(report: Report): Record<string, unknown> {
     hosts: report.hosts.map((h) =>
       h.error
         ? {host: h.host, kernel: h.kernel, source: h.source, error: h.error, findings: []}
-        : {host: h.host, kernel: h.kernel, source: h.source, findings: h.findings},
+        : {host: h.host, kernel: h.kernel, source: h.source, findings: h.findings, ...(h.notes ? {notes: h.notes} : {})},
     ),
     summary: report.summary,
   }
