@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, writeFileSync, cpSync, rmSync} from 'node:fs'
+import {cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -178,5 +178,18 @@ describe('conntrack (NAT evidence)', () => {
   it('entries not source-NATed are not NAT evidence', () => {
     const direct = 'ipv4 2 tcp 6 110 TIME_WAIT src=198.18.1.2 dst=198.19.0.2 sport=40000 dport=80 src=198.19.0.2 dst=198.18.1.2 sport=80 dport=40000 [ASSURED] mark=0'
     expect(parseConntrack(direct)).toEqual({groups: [], portMode: null, preservedShare: null})
+  })
+})
+
+describe('read-only by construction', () => {
+  it('the discover sources never kill sockets (ss -K) nor walk /proc/net/tcp', () => {
+    const root = join(FIXTURES, '..', '..', 'src')
+    const files = [join(root, 'sources', 'sockets.ts'), ...readdirSync(join(root, 'discover')).map((f) => join(root, 'discover', f))]
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8')
+      expect(text, f).not.toMatch(/['"]-[a-zA-Z]*K[a-zA-Z]*['"]|--kill/)
+      expect(text, f).not.toMatch(/\/proc\/net\/tcp6?['"`]/)
+      expect(text, f).not.toMatch(/sysctl['"],\s*\[?['"]-w|writeFile/)
+    }
   })
 })

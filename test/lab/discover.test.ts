@@ -126,13 +126,33 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 4000))
   const dir = mkdtempSync(join(tmpdir(), 'twadvisor-discover-'))
   writeFileSync(join(dir, 'declared.yaml'), DECLARED)
+  before = await hostState()
   ;[php, c5, checkDiscovered, checkDeclared] = await Promise.all([
     discoverLive({netns: NAMES.php, intervalSeconds: INTERVAL}),
     discoverLive({netns: NAMES.c[4]!, intervalSeconds: INTERVAL}),
     cli(['check', '--discover', '--netns', NAMES.php, '--interval', String(INTERVAL), '--format', 'json']),
     cli(['check', '-t', join(dir, 'declared.yaml'), '--netns', NAMES.php, '--format', 'json']),
   ])
+  after = await hostState()
 }, 90_000)
+
+/**
+ * What discover could change, read before and after it ran: every namespace's sysctls,
+ * addresses, routes and listeners, and the NAT ruleset (sockets in flight change on their own,
+ * so only listeners are compared).
+ */
+async function hostState(): Promise<string> {
+  const parts: string[] = []
+  for (const n of [NAMES.php, NAMES.c[4]!]) {
+    parts.push(await runIn(n, ['sysctl', '-a']).catch((e: Error) => e.message))
+    parts.push(await runIn(n, ['ip', '-o', 'addr']), await runIn(n, ['ip', 'route']), await runIn(n, ['ss', '-tlnH']))
+  }
+  parts.push(await runIn(NAMES.router, ['nft', 'list', 'ruleset']))
+  // Counters that move only when something is written or a socket is killed (ss -K would reset).
+  return parts.join('\n').split('\n').filter((l) => !/^(net\.netfilter\.nf_conntrack_count|fs\.(dentry|inode|file-nr)|kernel\.(random|ns_last_pid)|net\.ipv4\.tcp_mem|net\.core\.netdev_rss_key)/.test(l)).join('\n')
+}
+let before = ''
+let after = ''
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL')
@@ -191,6 +211,11 @@ describe('discover on the incident rebuilt in namespaces', () => {
         expect(yaml).toContain(`# ${f.fields[key]!.evidence}`)
       }
     }
+  })
+
+  it('read-only: sysctls, addresses, routes, listeners and the NAT ruleset are the same after discover ran', () => {
+    expect(before.length).toBeGreaterThan(1000)
+    expect(after).toBe(before)
   })
 
   it('acceptance: check --discover reports the same findings as check -t on the declared topology', () => {
