@@ -88,12 +88,12 @@ function timed(args) {
 function readInChild() {
   const code = `
     const {FlowTable} = await import(${JSON.stringify(join(ROOT, 'dist/discover/group.js'))})
-    const {streamLines} = await import(${JSON.stringify(join(ROOT, 'dist/sources/sockets.js'))})
+    const {streamLines, streamRanges} = await import(${JSON.stringify(join(ROOT, 'dist/sources/sockets.js'))})
     const {execa} = await import('execa')
     const t = new FlowTable(1)
     await streamLines(execa, undefined, ['ss', '-tanH', 'state', 'listening'], (l) => t.addListener(l))
     const t0 = process.hrtime.bigint()
-    await streamLines(execa, undefined, ['ss', '-tanHo', 'state', 'time-wait'], (l) => t.addTimeWait(l))
+    await streamRanges(execa, undefined, ['ss', '-tanHo', 'state', 'time-wait'], (s, a, b) => t.addTimeWaitAt(s, a, b))
     const ms = Number(process.hrtime.bigint() - t0) / 1e6
     let tw = 0
     for (const g of t.groups.values()) tw += g.timeWait

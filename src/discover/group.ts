@@ -94,7 +94,7 @@ export class FlowTable {
 
   /** A line of `ss -tanH state time-wait` (with -o, the timer shows how recent it is). */
   addTimeWait(line: string): void {
-    if (this.fastTimeWait(line)) return
+    if (this.fastTimeWait(line, 0, line.length)) return
     const s = parseSsLine(line, 'TIME-WAIT')
     if (!s) return void this.skipped++
     const at = this.groupOf(s.local, s.peer)
@@ -115,9 +115,9 @@ export class FlowTable {
    * The TIME_WAIT line of a plain IPv4 socket, read in place (offsets, digits), without the
    * general parser's strings and objects; false sends the line to the general path.
    */
-  private fastTimeWait(line: string): boolean {
+  private fastTimeWait(line: string, from: number, to: number): boolean {
     const f = fastFields
-    const n = fields(line, f, 6)
+    const n = fields(line, f, 6, from, to)
     if (n < 4) return false
     const c0 = line.charCodeAt(f[0]!)
     const base = c0 >= 48 && c0 <= 57 ? 0 : 1
@@ -166,7 +166,7 @@ export class FlowTable {
     }
     g.timeWait++
     const t = line.indexOf('timer:(timewait,', pe)
-    if (t >= 0 && this.windowSeconds > 0 && timerAt(line, t + 16) >= 60 - this.windowSeconds) g.timeWaitRecent++
+    if (t >= 0 && t < to && this.windowSeconds > 0 && timerAt(line, t + 16) >= 60 - this.windowSeconds) g.timeWaitRecent++
     if (!(addrEnd - addrStart === this.lastAddr.length && line.startsWith(this.lastAddr, addrStart) && g.addresses.has(this.lastAddr))) {
       this.lastAddr = line.slice(addrStart, addrEnd)
       if (g.addresses.size < MAX_ADDRESSES) g.addresses.add(this.lastAddr)
@@ -176,6 +176,14 @@ export class FlowTable {
     if (port % 2 === 0) g.evenPorts++
     else g.oddPorts++
     return true
+  }
+
+  /**
+   * The same for the line at text[from, to) of a chunk, read where it lies: a big table's lines
+   * are never cut out as strings unless they need the general parser.
+   */
+  addTimeWaitAt(text: string, from: number, to: number): void {
+    if (!this.fastTimeWait(text, from, to)) this.addTimeWait(text.slice(from, to))
   }
 
   /** A line of `ss -tanH state established`, at the first (`start`) or last reading. */
@@ -246,6 +254,34 @@ function fastSplit(ep: string): {ip: string; port: number; plain: true} | null {
     port = port * 10 + c
   }
   return i + 1 < ep.length ? {ip: ep.slice(0, i), port, plain: true} : null
+}
+
+/** Feed a chunked text stream to a per-line callback as (text, start, end): no string per line. */
+export function rangeSplitter(onLine: (text: string, start: number, end: number) => void): {push: (chunk: string) => void; end: () => void} {
+  let rest = ''
+  return {
+    push(chunk: string) {
+      let start = 0
+      let nl = chunk.indexOf('\n')
+      if (nl >= 0 && rest !== '') {
+        const joined = rest + chunk.slice(0, nl)
+        onLine(joined, 0, joined.length)
+        rest = ''
+        start = nl + 1
+        nl = chunk.indexOf('\n', start)
+      }
+      while (nl >= 0) {
+        if (nl > start) onLine(chunk, start, nl)
+        start = nl + 1
+        nl = chunk.indexOf('\n', start)
+      }
+      rest += chunk.slice(start)
+    },
+    end() {
+      if (rest !== '') onLine(rest, 0, rest.length)
+      rest = ''
+    },
+  }
 }
 
 /** Feed a chunked text stream to a per-line callback without building the whole text. */

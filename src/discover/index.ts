@@ -27,7 +27,7 @@ function portRangeOf(facts: Facts | undefined): [number, number] {
  * infer its flows. Reads only: socket dumps, one event subscription, counters.
  */
 export async function discoverLive(opts: DiscoverOptions): Promise<Discovery> {
-  const {checkNetns, readConntrack, readCountersIn, streamLines, watchClosures} = await import('../sources/sockets.js')
+  const {checkNetns, readConntrack, readCountersIn, streamLines, streamRanges, watchClosures} = await import('../sources/sockets.js')
   checkNetns(opts.netns)
   const {execa} = await import('execa')
   const table = new FlowTable(opts.intervalSeconds)
@@ -50,8 +50,8 @@ export async function discoverLive(opts: DiscoverOptions): Promise<Discovery> {
     const countersEnd = await readCountersIn(ns)
     await streamLines(execa, ns, ['ss', '-tanH', 'state', 'established'], (l) => table.addEstablished(l, 'end'))
     let n = 0
-    await streamLines(execa, ns, ['ss', '-tanHo', 'state', 'time-wait'], (l) => {
-      table.addTimeWait(l)
+    await streamRanges(execa, ns, ['ss', '-tanHo', 'state', 'time-wait'], (text, start, end) => {
+      table.addTimeWaitAt(text, start, end)
       if (++n % 100_000 === 0) opts.onProgress?.(`TIME_WAIT sockets read: ${n}`)
     })
     const ct = await readConntrack(ns)

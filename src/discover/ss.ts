@@ -19,10 +19,10 @@ export interface SsLine {
 }
 
 /** Fields of a line separated by runs of spaces; returns [start, end) pairs into `out`. */
-export function fields(line: string, out: number[], max: number): number {
+export function fields(line: string, out: number[], max: number, from = 0, to = line.length): number {
   let n = 0
-  let i = 0
-  const len = line.length
+  let i = from
+  const len = to
   while (i < len && n < max) {
     while (i < len && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++
     if (i >= len) break

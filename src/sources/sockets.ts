@@ -20,9 +20,24 @@ function command(netns: string | undefined, args: string[]): [string, string[]] 
  */
 export async function streamLines(execa: Execa, netns: string | undefined, args: string[], onLine: (line: string) => void, timeoutMs = 120_000): Promise<void> {
   const {lineSplitter} = await import('../discover/group.js')
+  return streamChunks(execa, netns, args, lineSplitter(onLine), timeoutMs)
+}
+
+/** The same, each line handed over as (text, start, end) of the chunk it lies in. */
+export async function streamRanges(
+  execa: Execa,
+  netns: string | undefined,
+  args: string[],
+  onLine: (text: string, start: number, end: number) => void,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const {rangeSplitter} = await import('../discover/group.js')
+  return streamChunks(execa, netns, args, rangeSplitter(onLine), timeoutMs)
+}
+
+async function streamChunks(execa: Execa, netns: string | undefined, args: string[], split: {push: (c: string) => void; end: () => void}, timeoutMs: number): Promise<void> {
   const [file, argv] = command(netns, args)
   const proc = execa(file, argv, {reject: false, buffer: {stdout: false, stderr: true}, stdin: 'ignore', timeout: timeoutMs})
-  const split = lineSplitter(onLine)
   proc.stdout!.setEncoding('utf8')
   proc.stdout!.on('data', (chunk: string) => split.push(chunk))
   const r = await proc

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {parseConntrack} from '../../src/discover/conntrack.js'
-import {FlowTable, lineSplitter} from '../../src/discover/group.js'
+import {FlowTable, lineSplitter, rangeSplitter} from '../../src/discover/group.js'
 import {discoverSaved, topologyOf} from '../../src/discover/index.js'
 import {harmModelFields, toJson, toYaml} from '../../src/discover/render.js'
 import {parseSsDuration, parseSsLine, splitEndpoint} from '../../src/discover/ss.js'
@@ -39,6 +39,26 @@ describe('ss lines', () => {
     for (const c of ['ab', 'c\nde', 'f\n\ng', 'h']) s.push(c)
     s.end()
     expect(got).toEqual(['abc', 'def', '', 'gh'])
+  })
+
+  it('read in place (ranges of chunks) or line by line, a table comes to the same counts', () => {
+    const text = readFileSync(join(PHP, 'time-wait.txt'), 'utf8') + '0 0 [::1]:80 [::1]:40000 timer:(timewait,59sec,0)\ngarbage\n'
+    const a = new FlowTable(10)
+    const b = new FlowTable(10)
+    for (const t of [a, b]) t.addListener('LISTEN 0 511 10.0.1.10:80 0.0.0.0:*')
+    const byLine = lineSplitter((l) => a.addTimeWait(l))
+    const byRange = rangeSplitter((s, from, to) => b.addTimeWaitAt(s, from, to))
+    // Odd chunk sizes cut lines anywhere, also inside an endpoint or a timer.
+    for (let i = 0; i < text.length; i += 997) {
+      byLine.push(text.slice(i, i + 997))
+      byRange.push(text.slice(i, i + 997))
+    }
+    byLine.end()
+    byRange.end()
+    expect([...b.groups.entries()]).toEqual([...a.groups.entries()])
+    expect(b.skipped).toBe(a.skipped)
+    expect(a.groups.get('server 10.0.1.10:80')).toMatchObject({timeWait: 1800, timeWaitRecent: 600})
+    expect(a.groups.get('client [::1]:40000')).toMatchObject({timeWait: 1})
   })
 
   it('a socket on a listener is a server flow, any other an outgoing flow toward its peer', () => {
