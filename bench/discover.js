@@ -91,7 +91,7 @@ function readInChild() {
     const {streamLines, streamRanges} = await import(${JSON.stringify(join(ROOT, 'dist/sources/sockets.js'))})
     const {execa} = await import('execa')
     const t = new FlowTable(1)
-    await streamLines(execa, undefined, ['ss', '-tanH', 'state', 'listening'], (l) => t.addListener(l))
+    await streamLines(execa, undefined, ['ss', '-tlnH'], (l) => t.addListener(l))
     const t0 = process.hrtime.bigint()
     await streamRanges(execa, undefined, ['ss', '-tanHo', 'state', 'time-wait'], (s, a, b) => t.addTimeWaitAt(s, a, b))
     const ms = Number(process.hrtime.bigint() - t0) / 1e6
@@ -108,7 +108,7 @@ function cliRun() {
   const code = `
     const {spawnSync} = await import('node:child_process')
     const t0 = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, [${JSON.stringify(join(ROOT, 'bin/run.js'))}, 'discover', '--netns', ${JSON.stringify(NS)}, '--interval', '1', '--floor', '0', '--json'], {stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8'})
+    const r = spawnSync(process.execPath, [${JSON.stringify(join(ROOT, 'bin/run.js'))}, 'discover', '--netns', ${JSON.stringify(NS)}, '--interval', '1', '--json'], {stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8'})
     const ms = Number(process.hrtime.bigint() - t0) / 1e6
     console.log(JSON.stringify({ms, status: r.status, err: (r.stderr || '').split('\\n')[0], rssMb: process.resourceUsage().maxRSS / 1024}))`
   // resourceUsage() of the parent does not include children; read the child's from /proc via

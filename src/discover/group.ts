@@ -54,6 +54,11 @@ export class FlowTable {
     else this.listenExact.add(joinEndpoint(ep.ip, ep.port))
   }
 
+  isListener(endpoint: string): boolean {
+    const ep = splitEndpoint(endpoint)
+    return ep !== null && (this.listenAny.has(ep.port) || this.listenExact.has(joinEndpoint(ep.ip, ep.port)))
+  }
+
   get listenerCount(): number {
     return this.listenExact.size + this.listenAny.size
   }
@@ -66,7 +71,7 @@ export class FlowTable {
     const p: {ip: string; port: number; plain?: boolean} | null = fastSplit(peer) ?? splitEndpoint(peer)
     if (!l || !p) return null
     const localEp = l.plain ? local : joinEndpoint(l.ip, l.port)
-    if (this.listenAny.has(l.port) || this.listenExact.has(localEp)) {
+    if (this.listenAny.has(l.port) || this.listenExact.has(localEp) || serverPorts(l.port, p.port)) {
       return {g: this.group('server', localEp), addr: p.ip, port: p.port}
     }
     return {g: this.group('client', p.plain ? peer : joinEndpoint(p.ip, p.port)), addr: l.ip, port: l.port}
@@ -144,7 +149,7 @@ export class FlowTable {
       g = this.lastGroup!
     } else {
       const local = line.slice(ls, le)
-      server = this.listenAny.has(lport) || this.listenExact.has(local)
+      server = this.listenAny.has(lport) || this.listenExact.has(local) || serverPorts(lport, pport)
       if (server) {
         g = this.group('server', local)
         this.lastLocal = local
@@ -217,6 +222,15 @@ export class FlowTable {
 }
 
 const fastFields: number[] = new Array(12).fill(0)
+
+/**
+ * A privileged local port toward an unprivileged remote one is a server's side even when no
+ * listener is there now (the service restarted, the table outlived it): connect() never picks
+ * a port below 1024 (ip_local_port_range cannot start there; KERNEL.md, ip_local_port_range).
+ */
+function serverPorts(localPort: number, remotePort: number): boolean {
+  return localPort < 1024 && remotePort >= 1024
+}
 
 /** The one colon of a plain IPv4 endpoint in line[start, end), or -1 (v6, %iface, wildcard). */
 function plainColon(line: string, start: number, end: number): number {

@@ -135,7 +135,12 @@ export function infer(c: Capture, opts: {floorQps?: number} = {}): Discovery {
     const extra: Record<string, Inferred> = {}
     fields.role = {
       value: g.role,
-      evidence: g.role === 'server' ? `${g.endpoint} is a listening socket on this host` : `outgoing connections toward ${g.endpoint}, which does not listen here`,
+      evidence:
+        g.role === 'server'
+          ? c.table.isListener(g.endpoint)
+            ? `${g.endpoint} is a listening socket on this host`
+            : `${g.endpoint} is a privileged port taking connections from unprivileged ones (no listener there now)`
+          : `outgoing connections toward ${g.endpoint}, which does not listen here`,
       confidence: 'high',
     }
     fields.peer = {value: g.endpoint, evidence: g.role === 'server' ? 'the local listener' : 'the remote ip:port', confidence: 'high'}

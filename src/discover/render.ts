@@ -43,7 +43,10 @@ export function toYaml(d: Discovery, when = new Date()): string {
     for (const u of f.unknown) out.push(...comment(`fill in ${u.field}: ${u.why}`, '    '))
   }
   if (d.folded.length > 0) {
-    out.push(`# Folded, under ${d.floorQps} new connections/s: ${d.folded.map((x) => `${x.role} ${x.endpoint} (${x.qps}/s)`).join(', ')}`)
+    // A host talking to thousands of peers gets a line, not a page.
+    const shown = d.folded.slice(0, 10).map((x) => `${x.role} ${x.endpoint} (${x.qps}/s)`)
+    const more = d.folded.length > 10 ? ` and ${d.folded.length - 10} more` : ''
+    out.push(`# Folded, under ${d.floorQps} new connections/s: ${shown.join(', ')}${more}`)
   }
   return out.join('\n') + '\n'
 }

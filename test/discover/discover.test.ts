@@ -68,7 +68,9 @@ describe('ss lines', () => {
     t.addTimeWait('0 0 10.0.0.1:80 10.0.0.9:40000 timer:(timewait,55sec,0)')
     t.addTimeWait('0 0 10.0.0.2:8080 10.0.0.9:40001 timer:(timewait,20sec,0)')
     t.addTimeWait('0 0 10.0.0.1:40002 10.0.0.7:80 timer:(timewait,20sec,0)')
-    expect([...t.groups.keys()].sort()).toEqual(['client 10.0.0.7:80', 'server 10.0.0.1:80', 'server 10.0.0.2:8080'])
+    // No listener on 443 any more (a restart): a privileged port facing an unprivileged one is a server's.
+    t.addTimeWait('0 0 10.0.0.1:443 10.0.0.9:40003 timer:(timewait,20sec,0)')
+    expect([...t.groups.keys()].sort()).toEqual(['client 10.0.0.7:80', 'server 10.0.0.1:443', 'server 10.0.0.1:80', 'server 10.0.0.2:8080'])
     expect(t.groups.get('server 10.0.0.1:80')).toMatchObject({timeWait: 1, timeWaitRecent: 1})
     expect(t.groups.get('server 10.0.0.2:8080')).toMatchObject({timeWait: 1, timeWaitRecent: 0})
   })
@@ -128,6 +130,13 @@ describe('discover on a saved capture (the incident at a tenth of its rates)', a
     for (const f of d.flows) expect(harmModelFields(f)).toEqual({})
     expect(toYaml(d)).toContain('# nat.port_mode: random')
     expect(JSON.stringify(toJson(d))).toContain('"nat.port_mode"')
+  })
+
+  it('thousands of folded peers make one line, not a page', () => {
+    const many = {...d, folded: Array.from({length: 5000}, (_, i) => ({role: 'client', endpoint: `10.9.${i >> 8}.${i & 255}:80`, qps: 0.1}))}
+    const line = toYaml(many).split('\n').find((l) => l.startsWith('# Folded'))!
+    expect(line).toMatch(/ and 4990 more$/)
+    expect(line.length).toBeLessThan(400)
   })
 
   it('a higher floor folds more; nothing left is an error that says what to do', async () => {
