@@ -58,7 +58,7 @@ describe('ss lines', () => {
     expect([...b.groups.entries()]).toEqual([...a.groups.entries()])
     expect(b.skipped).toBe(a.skipped)
     expect(a.groups.get('server 10.0.1.10:80')).toMatchObject({timeWait: 1800, timeWaitRecent: 600})
-    expect(a.groups.get('client [::1]:40000')).toMatchObject({timeWait: 1})
+    expect(a.groups.get('server [::1]:80')).toMatchObject({timeWait: 1})
   })
 
   it('a socket on a listener is a server flow, any other an outgoing flow toward its peer', () => {
