@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
 import {join} from 'node:path'
 import {isMainThread, parentPort, Worker, workerData} from 'node:worker_threads'
@@ -7,7 +8,10 @@ import {TwError} from './errors.js'
 import {loadRules, type LoadedRule} from './rules/load.js'
 import {buildReport} from './rules/report.js'
 import type {HostReport, Report} from './rules/types.js'
-import {hostFolders, readHost, type HostReadError} from './sources/hosts.js'
+import {applyJoin, joinFleet, type FleetJoin} from './discover/fleet.js'
+import {HOST_FILES, hostFolders, readHost, type HostReadError} from './sources/hosts.js'
+import {parseTopology} from './topology/load.js'
+import type {Topology} from './topology/types.js'
 import {PACKAGE_ROOT} from './util/paths.js'
 
 /**
@@ -48,6 +52,8 @@ interface WorkerJob {
   dir: string
   names: string[]
   waive: string[]
+  /** What joining the hosts' flows added (discover/fleet.ts), per host. */
+  join: FleetJoin
 }
 
 type WorkerMessage = {outcomes: HostOutcome[]} | {done: true}
@@ -58,6 +64,7 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
   // Bad --waive is bad input for the whole run: say so before any host is read.
   checkWaiveFlags(waive, rules)
   const names = hostFolders(dir)
+  const join = fleetJoin(dir, names)
   const workers = opts.workers ?? (names.length < WORKER_THRESHOLD_HOSTS ? 0 : Math.min(availableParallelism(), MAX_WORKERS))
   let done = 0
   const progress = (n: number) => {
@@ -67,7 +74,7 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
 
   const inline = (slice: string[]) =>
     slice.map((name) => {
-      const o = hostOutcome(dir, name, rules, waive)
+      const o = hostOutcome(dir, name, rules, waive, join)
       progress(1)
       return o
     })
@@ -88,7 +95,7 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
           reported += n
           progress(n)
         }
-        return runWorker({kind: 'twadvisor-fleet', dir, names: slice, waive}, count).then(
+        return runWorker({kind: 'twadvisor-fleet', dir, names: slice, waive, join}, count).then(
           (o) => {
             threaded++
             return o
@@ -120,13 +127,54 @@ export async function checkFleet(dir: string, opts: FleetOptions = {}): Promise<
   return {report: buildReport([...hosts, ...unread]), rules, locations, workers: threaded}
 }
 
-function hostOutcome(dir: string, name: string, rules: LoadedRule[], waive: string[]): HostOutcome {
-  const input = readHost(join(dir, name), name)
-  if ('error' in input) return {kind: 'read-error', error: input}
+function hostOutcome(dir: string, name: string, rules: LoadedRule[], waive: string[], fleet: FleetJoin): HostOutcome {
+  const read = readHost(join(dir, name), name)
+  if ('error' in read) return {kind: 'read-error', error: read}
+  const joined = applyJoin(read.topology, fleet[name])
+  const input = {...read, topology: joined.topology}
   const {model: _model, ...report} = checkHost(input, rules, {waive, isolateErrors: true})
+  if (joined.notes.length > 0) report.notes = joined.notes
   // The model's internals are not part of check's output (`twadvisor model` prints them), and
   // leaving them out halves what crosses from a worker.
   return {kind: 'report', report, location: locationOf(input, report.host)}
+}
+
+/**
+ * The fleet's client flows against its server flows (discover/fleet.ts). Only topologies that
+ * mention a client flow, then only servers whose text names one of those peers, are parsed, so
+ * a fleet with no such pairs pays one read per host. A topology that does not parse is left to
+ * the host's own check, which reports it.
+ */
+function fleetJoin(dir: string, names: string[]): FleetJoin {
+  const texts = names.map((name): [string, string | null] => {
+    try {
+      return [name, readFileSync(join(dir, name, HOST_FILES.topology), 'utf8')]
+    } catch {
+      return [name, null]
+    }
+  })
+  const parsed = new Map<string, Topology>()
+  const parse = (name: string, text: string) => {
+    if (!parsed.has(name)) {
+      try {
+        parsed.set(name, parseTopology(text, join(dir, name, HOST_FILES.topology)))
+      } catch {
+        // reported by the host's own check
+      }
+    }
+    return parsed.get(name)
+  }
+  const peers = new Set<string>()
+  for (const [name, text] of texts) {
+    if (text === null || !/role:\s*["']?client/.test(text)) continue
+    for (const f of parse(name, text)?.flows ?? []) if (f.role === 'client') peers.add(f.peer)
+  }
+  if (peers.size === 0) return {}
+  for (const [name, text] of texts) {
+    if (text === null || !/role:\s*["']?server/.test(text)) continue
+    if ([...peers].some((p) => text.includes(p.split(':')[0]!))) parse(name, text)
+  }
+  return joinFleet([...parsed].map(([label, topology]) => ({label, topology})))
 }
 
 function runWorker(job: WorkerJob, progress: (n: number) => void): Promise<HostOutcome[]> {
@@ -158,7 +206,7 @@ if (!isMainThread && (workerData as WorkerJob | null)?.kind === 'twadvisor-fleet
   const rules = loadRules()
   let batch: HostOutcome[] = []
   for (const name of job.names) {
-    batch.push(hostOutcome(job.dir, name, rules, job.waive))
+    batch.push(hostOutcome(job.dir, name, rules, job.waive, job.join))
     if (batch.length >= BATCH_HOSTS) {
       parentPort?.postMessage({outcomes: batch} satisfies WorkerMessage)
       batch = []

@@ -30,6 +30,8 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
     hosts: Flags.string({description: 'evaluate many hosts: DIR holds one folder per host (sysctl.txt, topology.yaml, optional netstat.txt/snmp.txt)', helpValue: 'DIR', exclusive: ['topology', 'sysctl-file', 'netns', 'example']}),
     format: Flags.string({char: 'f', description: 'output format', options: ['text', 'json', 'sarif'], default: 'text'}),
     'fail-on': Flags.string({description: 'exit 2 when a finding is at or above this severity', options: ['info', 'warning', 'critical'], default: 'critical'}),
+    discover: Flags.boolean({description: 'discover the flows from the live host (or --netns) instead of a topology file (see `twadvisor discover`)', exclusive: ['topology', 'hosts', 'example', 'sysctl-file']}),
+    interval: Flags.integer({description: 'with --discover: seconds to watch', default: 10, min: 1, max: 3600}),
     waive: Flags.string({description: 'waive a rule, or a rule for one flow (ID or ID:flow); repeatable', helpValue: 'ID[:flow]', multiple: true}),
   }
 
@@ -50,7 +52,14 @@ Exit codes: 0 nothing at or above --fail-on, 2 findings at or above it, 1 bad in
       }
     } else {
       const {checkHosts, locationOf} = await import('../check.js')
-      const input = await resolveInputs(flags)
+      let input
+      if (flags.discover) {
+        const {runDiscover} = await import('../discover/run.js')
+        const tty = Boolean(process.stderr.isTTY) && !this.jsonEnabled()
+        const d = await runDiscover({interval: flags.interval, netns: flags.netns}, tty ? (s) => process.stderr.write(`\r\u001B[K${s}`) : undefined)
+        if (tty) process.stderr.write('\r\u001B[K')
+        input = {facts: d.facts, topology: d.topology}
+      } else input = await resolveInputs(flags)
       const {report, rules} = checkHosts([input], {waive: flags.waive})
       result = {report, rules, locations: [locationOf(input, report.hosts[0]!.host)]}
     }

@@ -1,5 +1,6 @@
 // The explicit command list (package.json oclif.commands): no directory scan at start-up.
 import Check from './check.js'
+import Discover from './discover.js'
 import Explain from './explain.js'
 import Generate from './generate.js'
 import Lab from './lab.js'
@@ -10,6 +11,7 @@ import Wizard from './wizard.js'
 
 export const COMMANDS = {
   check: Check,
+  discover: Discover,
   explain: Explain,
   generate: Generate,
   lab: Lab,

@@ -27,6 +27,8 @@ Exit codes, as check: 0 nothing critical, 2 critical findings, 1 bad input or fa
     answers: Flags.string({description: 'replay answers from FILE (YAML or JSON) instead of asking; no terminal needed', helpValue: 'FILE'}),
     'output-topology': Flags.string({description: 'default path offered for the topology file', helpValue: 'FILE'}),
     'output-sysctl': Flags.string({description: 'default path offered for the sysctl.d file', helpValue: 'FILE'}),
+    discover: Flags.boolean({description: 'first watch the host (or --netns) and offer the flows it shows as the defaults (see `twadvisor discover`)', exclusive: ['sysctl-file']}),
+    interval: Flags.integer({description: 'with --discover: seconds to watch', default: 10, min: 1, max: 3600}),
   }
 
   async run(): Promise<void> {
@@ -59,6 +61,12 @@ Exit codes, as check: 0 nothing critical, 2 critical findings, 1 bad input or fa
       prompts = replayPrompts(await loadAnswers(flags.answers), print)
     }
     const facts = await readFacts(flags['sysctl-file'], flags.netns)
+    let discovered
+    if (flags.discover) {
+      const {runDiscover} = await import('../discover/run.js')
+      print(style.dim(`Watching the host's connections for ${flags.interval} s (read-only)...`))
+      discovered = (await runDiscover({interval: flags.interval, netns: flags.netns}, undefined, facts)).topology.flows
+    }
     try {
       const result = await runWizard(
         {prompts, print, style},
@@ -69,6 +77,7 @@ Exit codes, as check: 0 nothing critical, 2 critical findings, 1 bad input or fa
           outputSysctl: flags['output-sysctl'],
           replay: !interactive,
           isRoot: process.getuid?.() === 0,
+          discovered,
         },
       )
       if (result.interrupted) {

@@ -10,7 +10,7 @@ export function toJsonReport(report: Report): Record<string, unknown> {
       h.error
         ? // An error entry stands instead of findings (README): no empty list that reads as "clean".
           {host: h.host, kernel: h.kernel, source: h.source, error: h.error}
-        : {host: h.host, kernel: h.kernel, source: h.source, findings: h.findings},
+        : {host: h.host, kernel: h.kernel, source: h.source, findings: h.findings, ...(h.notes ? {notes: h.notes} : {})},
     ),
     summary: report.summary,
   }

@@ -44,6 +44,7 @@ export function renderText(report: Report, opts: {failOn: Severity; exitCode: nu
       lines.push(`  ${c.red('ERROR')} ${h.error.message}`, '')
       continue
     }
+    for (const n of h.notes ?? []) lines.push(wrap(`fleet: ${n}`, '  '))
     if (h.findings.length === 0) lines.push(`  ${c.green('no findings')}`)
     for (const sev of [...SEVERITIES].reverse()) {
       const group = h.findings.filter((f) => f.severity === sev)

@@ -92,6 +92,8 @@ export interface HostReport {
   model?: {host: HostModel; flows: FlowModel[]}
   /** Set instead of findings when this host could not be evaluated (fleet runs). */
   error?: {code: string; message: string}
+  /** What the fleet's other hosts added to this host's flows (check --hosts joins them). */
+  notes?: string[]
 }
 
 export interface Report {

@@ -47,6 +47,8 @@ export interface WizardOptions {
   replay?: boolean
   /** Root writes the sysctl.d file to /etc/sysctl.d by default; others to the current directory. */
   isRoot?: boolean
+  /** Flows `twadvisor discover` inferred on the host (wizard --discover): offered as the defaults. */
+  discovered?: Flow[]
 }
 
 export interface WizardResult {
@@ -92,6 +94,8 @@ interface FlowCtx {
   index: number
   taken: string[]
   host: HostSummary
+  /** The flow `discover` found at this position: its values are the defaults. */
+  discovered?: Flow
 }
 
 const NAT_MODE_CHOICES: {value: NatPortMode; name: string; description: string}[] = [
@@ -111,6 +115,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
   const p = io.prompts
   const id = (field: string) => `flows.${ctx.index}.${field}`
   const serverSide = ctx.symptom === 'resets' || ctx.symptom === 'stalls'
+  const d = ctx.discovered
   const role = await p.select<Role>({
     id: id('role'),
     message: "This host's role in the flow",
@@ -120,7 +125,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
         ? 'EADDRNOTAVAIL happens on the client that opens the connections.'
         : 'The host these sysctls are from, as it takes part in this flow.',
     choices: ROLE_CHOICES,
-    default: serverSide ? 'server' : 'client',
+    default: d?.role ?? (serverSide ? 'server' : 'client'),
   })
   const peer = await ask(p, {
     id: id('peer'),
@@ -129,20 +134,21 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       role === 'server'
         ? "This host's own address and port, as the clients dial it (e.g. 10.0.1.10:80)."
         : 'The destination as packets carry it (after DNS; before any DNAT), e.g. 10.0.2.20:11211.',
+    default: d && d.role === role ? d.peer : undefined,
     parse: parsePeerAnswer,
   })
   const name = await ask(p, {
     id: id('name'),
     message: 'A name for this flow',
     hint: 'Used in findings and waivers; letters, digits, ".", "_" and "-".',
-    default: suggestFlowName(role, peer, ctx.taken),
+    default: d && d.peer === peer && !ctx.taken.includes(d.name) ? d.name : suggestFlowName(role, peer, ctx.taken),
     parse: (raw) => parseFlowName(raw, ctx.taken),
   })
   const qps = await ask(p, {
     id: id('qps'),
     message: 'New connections per second in this flow, at peak',
     hint: 'Connections, not requests (keep-alive shares one); `nstat` TcpActiveOpens/TcpPassiveOpens over 10 s give the rate.',
-    default: '100',
+    default: d && d.peer === peer ? String(d.qps) : '100',
     parse: parseQps,
   })
   const closesFirst = await p.select<Closer>({
@@ -153,13 +159,13 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       {value: 'server', name: 'the server'},
       {value: 'client', name: 'the client'},
     ],
-    default: serverSide || (ctx.symptom === 'planning' && role !== 'client') ? 'server' : 'client',
+    default: d && d.peer === peer ? d.closes_first : serverSide || (ctx.symptom === 'planning' && role !== 'client') ? 'server' : 'client',
   })
   const keepalive = await p.confirm({
     id: id('keepalive'),
     message: 'Is keep-alive or a connection pool on for this flow?',
     hint: 'Reused connections open no new 4-tuples; "no" when every request opens a new connection.',
-    default: false,
+    default: d && d.peer === peer ? d.keepalive : false,
   })
 
   // NAT: for role nat this host IS the NAT; for a client hunting EADDRNOTAVAIL it rarely matters.
@@ -169,7 +175,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       id: id('nat'),
       message: role === 'client' ? "Does this host's traffic leave through SNAT on the way?" : 'Do the clients reach this server through SNAT?',
       hint: 'A NAT gateway, a Kubernetes node masquerading pods, an LB rewriting the source: the classic cause of resets.',
-      default: serverSide && role !== 'client',
+      default: d && d.peer === peer ? d.nat !== undefined : serverSide && role !== 'client',
     })
   }
   let nat: Flow['nat']
@@ -215,7 +221,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
     hint: behindNat
       ? "Behind SNAT: the NAT's public addresses for this traffic; each has its own source ports."
       : 'Each source address has its own source ports toward a destination: more addresses, more room.',
-    default: String(FLOW_DEFAULTS.client_addresses),
+    default: String(d && d.peer === peer ? d.client_addresses : FLOW_DEFAULTS.client_addresses),
     parse: (raw) => parseCount(raw, 1, 'a number of addresses'),
   })
   // Senders matter where addresses can be shared: on the server or the NAT, or behind a NAT.
@@ -225,7 +231,7 @@ export async function askFlow(io: WizardIO, ctx: FlowCtx): Promise<Flow> {
       id: id('senders'),
       message: 'How many distinct hosts (pods, VMs) send this traffic?',
       hint: `More senders than addresses (${clientAddresses}) share them: unrelated sequence numbers turn a collision into a reset.`,
-      default: String(clientAddresses),
+      default: String(Math.max(clientAddresses, d && d.peer === peer ? d.senders : clientAddresses)),
       parse: (raw) => parseCount(raw, clientAddresses, 'a number of hosts'),
     })
   }
@@ -296,15 +302,19 @@ export async function askTopology(io: WizardIO, opts: WizardOptions, host: HostS
     validate: (raw) => (raw.trim() === '' ? 'type a label, e.g. php-01' : HOST_LABEL.test(raw.trim()) ? true : `use ${HOST_LABEL_HELP}`),
   })
   const flows: Flow[] = []
+  const found = opts.discovered ?? []
+  if (found.length > 0) {
+    io.print(dim(`discover found ${found.length} flow(s) on this host: ${found.map((f) => `${f.name} (${f.qps}/s)`).join(', ')}. Their values are the defaults below (Enter keeps them).`))
+  }
   for (;;) {
     io.print('')
     io.print(io.style?.bold(`Flow ${flows.length + 1}`) ?? `Flow ${flows.length + 1}`)
-    flows.push(await askFlow(io, {symptom, index: flows.length, taken: flows.map((f) => f.name), host}))
+    flows.push(await askFlow(io, {symptom, index: flows.length, taken: flows.map((f) => f.name), host, discovered: found[flows.length]}))
     const another = await p.confirm({
       id: `flows.${flows.length - 1}.another`,
       message: 'Add another flow?',
       hint: 'Another destination, or the same one seen from another role (e.g. this server also calls a cache).',
-      default: false,
+      default: flows.length < found.length,
     })
     if (!another) break
   }

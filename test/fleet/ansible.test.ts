@@ -248,6 +248,21 @@ suiteIf(can, 'the Ansible role over SSH into namespaces', () => {
     for (const v of ["version('2.14.12', '>=')", "version('2.15.8', '>=')", "version('2.16.1', '>=')"]) expect(tasks).toContain(v)
   })
 
+  it('twadvisor_discover=merge adds the flows the hosts show (the held ssh session) and keeps the verdicts', async () => {
+    // One host keeps the run short; the verdict must be the declared run's.
+    const run = await playbook(['-e', 'twadvisor_discover=merge', '-e', 'twadvisor_discover_seconds=2', '--limit', 'healthy'])
+    expect(run.rc, run.raw.slice(0, 2000)).toBe(0)
+    expect(run.stats.healthy, why(run, 'healthy')).toMatchObject({failures: 0, unreachable: 0, changed: 0})
+    // The readings came from the target, the inference ran on the controller.
+    expect(readFileSync(join(fleet.dir, 'work', 'discover', 'healthy', 'listen.txt'), 'utf8')).toMatch(/:22\b/)
+    const topology = readFileSync(join(fleet.dir, 'work', 'hosts', 'healthy', 'topology.yaml'), 'utf8')
+    // Ansible's own connection is an ssh session held through the interval: a keep-alive flow.
+    expect(topology).toMatch(/peer: .*:22'?\n/)
+    expect(topology).toMatch(/keepalive: true/)
+    // The declared flows are all still there.
+    for (const f of FLOWS.healthy) expect(topology).toContain(`name: ${f.name}`)
+  }, 120_000)
+
   it('--check --diff with apply shows the files it would write and changes nothing', async () => {
     const run = await playbook(['-e', 'twadvisor_apply=true', '--check', '--diff'])
     expect(run.stats.healthy).toMatchObject({failures: 0, changed: 0})
