@@ -4,15 +4,16 @@ import type {FlowModel} from '../model/types.js'
 import {parsePeer} from '../topology/peer.js'
 import type {Flow, NatSpec} from '../topology/types.js'
 import {modelFor} from './remedy.js'
+import {hostParams} from '../model/host.js'
+import {predictFlow} from '../model/predict.js'
 
 /**
  * The lab's one entry to the model's stall-share prediction.
  *
- * ADAPTER: the model is being rebuilt (issue 10, item 2) to export `predictFlow(...)` with
- * {stall_share, timeout_share, reset_share, mechanism, assumptions, safe_qps} and HARM_BUDGET.
- * Until that lands, this derives a stall share from today's FlowModel plus the recovery
- * factors below, so the lab's verdict, interval and fidelity matrix can be built and
- * measured. At merge, `predictStallShare` calls predictFlow and the constants below go.
+ * The stall share, reset and timeout shares come from the harm model's predictFlow
+ * (src/model/predict.ts). What the lab adds: the warm-up each mechanism needs before it is
+ * steady, and for a client running out of ports the share in the window actually measured
+ * (the first connects of a fresh namespace still find free ports).
  */
 
 /** How a NAT picks the source port it sends from (topology `nat.port_mode`). */
@@ -33,17 +34,16 @@ export type LabFlow = Omit<Flow, 'nat'> & {
 /** Share of connects that may stall before a flow is harmful (the product's harm budget). */
 export const HARM_BUDGET = 0.001
 
-/**
- * Of the SYNs that land on a TIME_WAIT tuple last used by a DIFFERENT sender, the share that
- * stall (> 500 ms, reset or timeout), by what the server does. Lab-measured on 6.18 (a
- * placeholder for the model's own derivation, see above): with server timestamps a PAWS
- * reject answers with the old connection's ACK (rate-limited per TIME_WAIT socket) and about
- * one collision in ten costs the 1 s SYN retransmit (measured 5-10 % of connects with every SYN
- * on such a tuple); with tcp_rfc1337=1 the client's RST no longer clears the entry (measured
- * 44-47 %, a third of them connect timeouts); without timestamps the sequence check alone
- * decides and the RST clears the entry at once (0 stalls in 4,800: below the lab's resolution).
- */
-export const STALL_PER_CROSS_COLLISION = {timestamps: 0.1, rfc1337: 0.4, noTimestamps: 0}
+
+/** What each mechanism of the harm model means, for the lab's report. */
+const MECHANISM_TEXT: Record<string, string> = {
+  none: 'nothing stalls',
+  'fast-resend': 'rejected SYNs are answered by a stale ACK and RST, and the SYN resent within milliseconds',
+  'server-tw-reject': 'PAWS or sequence rejects, stale ACK, RST, SYN resent; a second reject costs the 1 s retransmit',
+  'rfc1337-stuck': 'tcp_rfc1337=1 keeps the stale entry after the client\'s RST: the client waits its SYN retransmit',
+  'nat-drop': 'the NAT has no free tuple and drops the SYN',
+  'client-exhaustion': 'connect() fails with EADDRNOTAVAIL',
+}
 
 export interface StallPrediction {
   stall_share: number
@@ -98,7 +98,7 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
   const flow = flowIn as LabFlow
   const budget = flow.harm_budget ?? HARM_BUDGET
   const m: FlowModel = modelFor(flowIn, facts, kernel)
-  const assumptions: string[] = ['adapter: stall share derived from the pre-v2 model and lab-measured recovery factors']
+  const assumptions: string[] = []
   const out = (stall: number, mechanism: string, steady: number, reset = 0, timeout = 0): StallPrediction => ({
     stall_share: clamp(stall),
     reset_share: clamp(reset),
@@ -135,16 +135,11 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
     const own = flow.nat && !cross ? ownReuseSeconds(flow) : steady
     return out(0, why, Math.min(own, TCP_TIMEWAIT_SECONDS) + 1)
   }
-  const ts = Number(facts.sysctls['net.ipv4.tcp_timestamps'] ?? '1') > 0
-  const rfc1337 = facts.sysctls['net.ipv4.tcp_rfc1337'] === '1'
-  const p = !ts ? STALL_PER_CROSS_COLLISION.noTimestamps : rfc1337 ? STALL_PER_CROSS_COLLISION.rfc1337 : STALL_PER_CROSS_COLLISION.timestamps
-  assumptions.push(`${pct(m.collisionShare)} of SYNs land on a TIME_WAIT tuple another sender left`, `${pct(p)} of those stall (server ${ts ? 'timestamps on' : 'timestamps off'}, tcp_rfc1337=${rfc1337 ? 1 : 0})`)
-  const mechanism = !ts
-    ? 'cross-sender collisions, sequence check only: rejected SYNs recover in milliseconds'
-    : rfc1337
-      ? 'cross-sender collisions; tcp_rfc1337=1 keeps the stale entry after the client\'s RST'
-      : 'cross-sender collisions: PAWS rejects, stale ACK, RST, SYN resent'
-  return out(m.collisionShare * p, mechanism, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, 0, rfc1337 ? (m.collisionShare * p) / 3 : 0)
+  // The harm model's own prediction (src/model/predict.ts): what the kernel does with each SYN on
+  // a TIME_WAIT tuple another sender left, and what a rejection costs.
+  const v2 = predictFlow(hostParams(facts, kernel), flowIn, {harmBudget: budget})
+  assumptions.splice(0, assumptions.length, ...v2.assumptions, `${pct(v2.collision_share)} of SYNs land on a tuple in TIME_WAIT; ${pct(v2.reject_share)} are rejected`)
+  return out(v2.stall_share, `${v2.mechanism}: ${MECHANISM_TEXT[v2.mechanism] ?? v2.mechanism}`, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, v2.reset_share, v2.timeout_share)
 }
 
 /** Seconds before a sender behind the NAT re-uses its own port (5.18+: about half its range). */

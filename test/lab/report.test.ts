@@ -68,7 +68,9 @@ describe('lab report', () => {
     expect(text).toMatch(/server TcpExtTCPTimeWaitOverflow\s+0\s+990/)
     expect(text).not.toContain('TcpExtTWRecycled')
     expect(text).toMatch(/stalled \(failed or slow\)\s+40\s+0/)
-    expect(text).toMatch(/before: model: harmful: .*, 10 % stalled, .* measured: harmful \(4 % stalled, 95 % \[2\.95 %, 5\.4\d* %\] of 1000; budget 0\.1 %\) -> agrees$/m)
+    // The harm model: 2 senders remapped into 100 tuples at 40/s, a 6.18.0 client (offsets per host
+    // pair before the 6.18.17 backport): 4 % of connects stall.
+    expect(text).toMatch(/before: model: harmful: .*, 4 % stalled, .* measured: harmful \(4 % stalled, 95 % \[2\.95 %, 5\.4\d* %\] of 1000; budget 0\.1 %\) -> agrees$/m)
     expect(text).toMatch(/after : model: no pressure, 0 % stalled.*measured: no harm \(0 % stalled, 95 % \[0 %, 0\.0959 %\] of 4000.*-> agrees \(prediction below the lab's resolution: verdicts compared\)$/m)
   })
 })

@@ -38,11 +38,11 @@ describe('mechanism per kernel', () => {
     expect((flow as unknown as {client_kernel: string}).client_kernel).toBe(OLD)
   })
 
-  // Today's model takes the NAT's kernel only when the host IS the NAT and assumes a current
-  // (evicting) NAT otherwise; predictFlow reads nat.kernel. When the switch lands this starts
-  // passing, `it.fails` fails, and it becomes a plain `it`.
-  it.fails('server behind a 6.1 NAT: nat-drop (needs nat.kernel, issue 10)', () => {
+  // The harm model reads nat.kernel: a server behind a 6.1 NAT sees its SYNs dropped, behind a
+  // 6.18 NAT the evicted tuples' SYNs rejected by PAWS.
+  it('server behind a 6.1 NAT: nat-drop; behind a 6.18 NAT: paws-reject', () => {
     expect(labPrediction(oneSender('server'), facts, OLD).mechanism).toBe('nat-drop')
+    expect(labPrediction(oneSender('server'), facts, NEW).mechanism).toBe('paws-reject')
   })
 
   it('client exhaustion does not depend on these kernels: EADDRNOTAVAIL after the range, none with tcp_tw_reuse=1', () => {
