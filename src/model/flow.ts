@@ -153,7 +153,7 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
     benignCollisions,
     natPoolPorts: flow.nat ? usable : null,
     natTupleSpaces: flow.nat ? tupleSpaces : null,
-    natPortMode: flow.nat ? flow.nat.port_mode : null,
+    natPortMode: flow.nat ? (flow.nat.port_mode ?? 'preserve') : null,
     natKernel: flow.nat ? (flow.nat.kernel ?? (flow.role === 'nat' ? (host.kernel?.raw ?? 'unknown') : 'unknown')) : null,
     natRegime: a.natRegime,
     natRemapShare: a.natRemapShare,

@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {evaluateHost, isLocalRule} from '../../src/rules/engine.js'
-import {loadRuleFile, loadRules} from '../../src/rules/load.js'
+import {loadRules} from '../../src/rules/load.js'
 import {factsFromDump} from '../../src/sources/dump.js'
 import type {Flow, Topology} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
@@ -69,7 +69,7 @@ describe('the linear-cost engine path is the definition, only faster', () => {
           '    - flow: {qps: 2}',
         ].join('\n'),
       )
-      return loadRuleFile(file)
+      return loadRules(dir).find((r) => r.id === 'test-crowd')!
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }

@@ -317,13 +317,11 @@ describe('the schema file the loader validates against', () => {
 describe('NAT kinds and bind before connect (issue 12)', () => {
   it('a cloud NAT needs no port range: it is filled in and the quota applies', () => {
     const t = parseTopology(`${MIN}    nat:\n      kind: gcp-cloud-nat\n      ports_per_vm: 128\n`, FILE)
-    expect(t.flows[0]!.nat).toEqual({kind: 'gcp-cloud-nat', ports_per_vm: 128, port_range: [1024, 65535], conntrack_time_wait: 120})
+    expect(t.flows[0]!.nat).toEqual({kind: 'gcp-cloud-nat', ports_per_vm: 128, port_range: [1024, 65535], conntrack_time_wait: 120, port_mode: 'preserve'})
   })
-  it('a Linux NAT without its port range is an error naming the missing field, at the nat mapping', () => {
-    const e = errorOf(`${MIN}    nat:\n      kind: linux\n`)
-    expect(e.message).toMatch(/port_range/)
-    expect(e.position?.field).toBe('flows.0.nat.port_range')
-    expect(e.position?.line).toBe(9)
+  it('a Linux NAT without its port range takes ports from 1024-65535, as Linux SNAT without a range does', () => {
+    const t = parseTopology(`${MIN}    nat:\n      kind: linux\n`, FILE)
+    expect(t.flows[0]!.nat).toMatchObject({kind: 'linux', port_range: [1024, 65535], port_mode: 'preserve'})
   })
   it('an unknown NAT kind is an error naming the field', () => {
     const e = errorOf(`${MIN}    nat:\n      kind: gcp\n`)
