@@ -15,7 +15,9 @@ import {parseWaive} from '../../src/check.js'
 import {TwError} from '../../src/errors.js'
 import {renderContext} from '../../src/generate/header.js'
 import {planFromReport} from '../../src/generate/plan.js'
-import {TARGETS, TARGET_NAMES} from '../../src/generate/targets/index.js'
+import {TARGETS} from '../../src/generate/targets/index.js'
+
+const TARGET_NAMES = Object.keys(TARGETS) as (keyof typeof TARGETS)[]
 import {validatePlan} from '../../src/generate/validate.js'
 import {verifyRendered} from '../../src/generate/verify.js'
 import {factsFromDump} from '../../src/sources/dump.js'
