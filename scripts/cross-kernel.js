@@ -7,8 +7,8 @@
 import {release} from 'node:os'
 
 const {CROSS_KERNEL} = await import('../dist/lab/cross-kernel.js')
-const {labPrediction, measuredMechanism, pawsCounterFor} = await import('../dist/lab/kernel-sides.js')
-const {runLab, MEASURED_HARM_SHARE} = await import('../dist/lab/run.js')
+const {labPrediction, MECHANISM_FLOOR, measuredMechanism, pawsCounterFor} = await import('../dist/lab/kernel-sides.js')
+const {runLab} = await import('../dist/lab/run.js')
 const {runJobsInUml, DEFAULT_UML} = await import('../dist/lab/uml.js')
 
 const i = process.argv.indexOf('--uml')
@@ -19,7 +19,7 @@ const row = (c, r, predicted) => {
   const p = r.before
   const paws = pawsCounterFor(r.kernel)
   rows.push(
-    `| ${c.title} | ${r.kernel} | ${p.attempts} | ${p.failures.timeout} | ${p.slow} | ${p.failures.EADDRNOTAVAIL} | ${paws.replace('TcpExt', '')} ${p.counters.server?.[paws] ?? 0} | ${predicted} | ${measuredMechanism(p, r.kernel, MEASURED_HARM_SHARE)} | ${r.agrees ? 'yes' : 'NO'} |`,
+    `| ${c.title} | ${r.kernel} | ${p.attempts} | ${p.failures.timeout} | ${p.slow} | ${p.failures.EADDRNOTAVAIL} | ${paws.replace('TcpExt', '')} ${p.counters.server?.[paws] ?? 0} | ${predicted} | ${measuredMechanism(p, r.kernel, MECHANISM_FLOOR)} | ${r.agrees ? 'yes' : 'NO'} |`,
   )
 }
 

@@ -78,6 +78,12 @@ export function pawsCounterFor(kernel: string): 'TcpExtPAWSTimewait' | 'TcpExtPA
  * are the slow connects). At most `floor` of the attempts harmed: "benign" when tuples were
  * reused, else "none".
  */
+/**
+ * At or below this share of attempts harmed, a measured phase shows no harmful mechanism: twice
+ * the harm budget (0.1 %), what a few thousand connects in a guest on a loaded host can resolve.
+ */
+export const MECHANISM_FLOOR = 0.002
+
 export function measuredMechanism(
   p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number},
   kernel: string,

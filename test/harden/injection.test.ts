@@ -11,7 +11,9 @@ import {parse} from 'yaml'
 import {renderContext, type RenderContext} from '../../src/generate/header.js'
 import {planFromReport, type Plan} from '../../src/generate/plan.js'
 import {parseSysctlConf} from '../../src/generate/boot.js'
-import {TARGETS, TARGET_NAMES, type TargetName} from '../../src/generate/targets/index.js'
+import {TARGETS, type TargetName} from '../../src/generate/targets/index.js'
+
+const TARGET_NAMES = Object.keys(TARGETS) as TargetName[]
 import {verifyRendered, UNSAFE_TAG} from '../../src/generate/verify.js'
 import {askTopology} from '../../src/wizard/flow.js'
 import {summarizeHost} from '../../src/wizard/host.js'

@@ -14,8 +14,8 @@ import {tmpdir} from 'node:os'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {CROSS_KERNEL} from '../../src/lab/cross-kernel.js'
-import {labPrediction, measuredMechanism, pawsCounterFor, sameMechanism} from '../../src/lab/kernel-sides.js'
-import {MEASURED_HARM_SHARE, type LabReport} from '../../src/lab/run.js'
+import {labPrediction, MECHANISM_FLOOR, measuredMechanism, pawsCounterFor, sameMechanism} from '../../src/lab/kernel-sides.js'
+import type {LabReport} from '../../src/lab/run.js'
 import {DEFAULT_UML, runJobsInUml, umlPreflight, type GuestJob, type GuestResult} from '../../src/lab/uml.js'
 import type {Flow} from '../../src/topology/types.js'
 
@@ -52,7 +52,7 @@ const figures = (r: LabReport) => {
 }
 
 /** The mechanism the phase shows, by the same floor the lab's verdict uses. */
-const shows = (r: LabReport) => measuredMechanism(r.before, r.kernel, MEASURED_HARM_SHARE)
+const shows = (r: LabReport) => measuredMechanism(r.before, r.kernel, MECHANISM_FLOOR)
 
 describe.skipIf(why !== null && !ci)('lab on user-mode Linux 6.1: the cross-kernel subset', () => {
   beforeAll(async () => {
