@@ -84,8 +84,14 @@ describe('fidelity: predicted stall share against this kernel', () => {
     const capped = SCENARIOS.find((x) => x.id === 'tw-buckets-remedy')!
     const remedy = await topRemedy({...s.flow, name: s.id} as never, scenarioFacts(s), '6.18')
     const cap = remedy?.sysctl?.['net.ipv4.tcp_max_tw_buckets']
-    // The rules' own order puts other remedies first; the cap is the model's last resort.
+    // The rules' own order puts other remedies first; the cap is the model's last resort. The
+    // model offers the LARGEST cap whose stall share stays within the budget: at that cap the
+    // predicted share sits on the budget, where no window of a few thousand connects can decide.
+    // So the lab runs a cap within the offered one (any smaller cap only stalls less) and checks
+    // that prediction and measurement agree there.
     const modelCap = modelFor({...s.flow, name: s.id} as never, scenarioFacts(s), '6.18').twBucketsForSafeReuse
-    expect(capped.sysctls['net.ipv4.tcp_max_tw_buckets']).toBe(String(cap ?? modelCap))
+    const offered = Number(cap ?? modelCap)
+    expect(offered).toBeGreaterThan(0)
+    expect(Number(capped.sysctls['net.ipv4.tcp_max_tw_buckets'])).toBeLessThanOrEqual(offered)
   })
 })
