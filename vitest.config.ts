@@ -23,6 +23,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default', './test/summary-reporter.ts'],
+    setupFiles: ['./test/setup.ts'],
     projects: [
       {extends: true, test: {name: 'lab', include: LAB}},
       {extends: true, test: {name: 'uml', include: UML}},

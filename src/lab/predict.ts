@@ -127,18 +127,19 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
   }
 
   // Server closes first: harm needs a SYN from a different sender on a TIME_WAIT tuple.
+  // The harm model's own prediction (src/model/predict.ts): what the kernel does with each SYN on
+  // a TIME_WAIT tuple, what a rejection costs, and a NAT that runs out of tuples. The lab adds the
+  // time each mechanism needs to reach its steady state.
+  const v2 = predictFlow(hostParams(facts, kernel), flowIn, {harmBudget: budget})
+  assumptions.push(...v2.assumptions, `${pct(v2.collision_share)} of SYNs land on a tuple in TIME_WAIT; ${pct(v2.reject_share)} are rejected`)
   const steady = m.natReuseSeconds ?? m.reuseIntervalSeconds
   const cross = flow.nat ? natRemaps(flow) : flow.senders > flow.client_addresses
-  if (!cross || m.collisionShare === 0) {
+  if ((!cross || m.collisionShare === 0) && v2.mechanism !== 'nat-drop') {
     const why = flow.nat ? 'NAT keeps each sender\'s own port: a sender re-using its own tuple is accepted (ISN and timestamp keyed on the 4-tuple)' : 'one sender per address: its own re-used tuples are accepted'
     // What shows here is a sender meeting its own tuples: steady once its ports come round.
     const own = flow.nat && !cross ? ownReuseSeconds(flow) : steady
     return out(0, why, Math.min(own, TCP_TIMEWAIT_SECONDS) + 1)
   }
-  // The harm model's own prediction (src/model/predict.ts): what the kernel does with each SYN on
-  // a TIME_WAIT tuple another sender left, and what a rejection costs.
-  const v2 = predictFlow(hostParams(facts, kernel), flowIn, {harmBudget: budget})
-  assumptions.splice(0, assumptions.length, ...v2.assumptions, `${pct(v2.collision_share)} of SYNs land on a tuple in TIME_WAIT; ${pct(v2.reject_share)} are rejected`)
   return out(v2.stall_share, `${v2.mechanism}: ${MECHANISM_TEXT[v2.mechanism] ?? v2.mechanism}`, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, v2.reset_share, v2.timeout_share)
 }
 

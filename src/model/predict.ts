@@ -158,7 +158,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     const evicts = natEvictsClosing(natKernelOf(host, flow))
     const inPool = sender.range[0] >= flow.nat.port_range[0] && sender.range[1] <= flow.nat.port_range[1]
     natCapacityQps = (pool / ct) * spaces
-    if ((flow.nat.port_mode ?? 'preserve') === 'preserve' && inPool) {
+    if (flow.nat.port_mode === 'preserve' && inPool) {
       const h = preserveHoles({qps, senders: sendersPerAddress, senderPorts: sender.rotation, poolPorts: pool, conntrackSeconds: ct, timeWaitSeconds, evicts})
       natRemapShare = h.remapShare
       natHoles = h.holes
@@ -270,7 +270,7 @@ export function assumptionsFor(host: HostParams, flow: Flow): string[] {
   if (flow.role !== 'client' && flow.client_timestamps === undefined && serverSide) out.push('the clients send TCP timestamps (tcp_timestamps=1)')
   if (flow.role !== 'server' && serverSide) out.push('the server uses the kernel defaults tcp_timestamps=1, tcp_rfc1337=0 and no tcp_max_tw_buckets below its tuples')
   if (flow.nat && !flow.nat.kernel && flow.role !== 'nat') out.push('the NAT runs 6.5 or later (it evicts closing conntrack entries when its pool is full)')
-  if (flow.role !== 'client' && !flow.client_port_range && ((flow.nat && (flow.nat.port_mode ?? 'preserve') === 'preserve') || (!flow.nat && serverSide))) {
+  if (flow.role !== 'client' && !flow.client_port_range && (flow.nat?.port_mode === 'preserve' || (!flow.nat && serverSide))) {
     out.push(`the clients use the default ip_local_port_range ${DEFAULT_PORT_RANGE[0]}-${DEFAULT_PORT_RANGE[1]}`)
   }
   if (flow.senders > flow.client_addresses) out.push('the senders share the addresses and the rate equally')

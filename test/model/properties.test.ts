@@ -27,6 +27,10 @@ function flow(f: Partial<Flow> = {}): Flow {
 
 /** safeQps with null read as "no limit". */
 const cap = (m: FlowModel): number => m.safeQps ?? Infinity
+// The safe rate is found by bisection on a stall share built from several mechanisms (port
+// selection by parity, NAT regimes, recovery); monotonicity is asserted to 0.1 %, the model's
+// resolution, not to the last bit of a bisection.
+const atLeast = (a: number, b: number): boolean => a >= b * (1 - 1e-3)
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries. Ranges stay inside what the topology loader and the kernel accept.
@@ -122,7 +126,7 @@ describe('model properties (fast-check)', () => {
         // senders stays at least client_addresses, as the loader requires.
         const before = modelFlow(h, {...f, senders: f.senders + more})
         const after = modelFlow(h, {...f, senders: f.senders + more, client_addresses: f.client_addresses + more})
-        expect(cap(after)).toBeGreaterThanOrEqual(cap(before))
+        expect(atLeast(cap(after), cap(before)), `${cap(after)} < ${cap(before)}`).toBe(true)
       }),
       RUNS,
     )
@@ -132,7 +136,7 @@ describe('model properties (fast-check)', () => {
     fc.assert(
       fc.property(hostSpecArb, flowArb, fc.integer({min: 1, max: 16}), (hs, f, more) => {
         const h = hostFrom(hs)
-        expect(cap(modelFlow(h, {...f, server_endpoints: f.server_endpoints + more}))).toBeGreaterThanOrEqual(cap(modelFlow(h, f)))
+        expect(atLeast(cap(modelFlow(h, {...f, server_endpoints: f.server_endpoints + more})), cap(modelFlow(h, f)))).toBe(true)
       }),
       RUNS,
     )
@@ -153,7 +157,7 @@ describe('model properties (fast-check)', () => {
       fc.property(hostSpecArb, flowArb, widenArb, (hs, f, w) => {
         const narrow = modelFlow(hostFrom(hs), f)
         const wide = modelFlow(hostFrom({...hs, range: widen(hs.range, w)}), f)
-        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+        expect(atLeast(cap(wide), cap(narrow)), `${cap(wide)} < ${cap(narrow)}`).toBe(true)
       }),
       RUNS,
     )
@@ -165,7 +169,7 @@ describe('model properties (fast-check)', () => {
         const h = hostFrom(hs)
         const narrow = modelFlow(h, {...f, client_port_range: r})
         const wide = modelFlow(h, {...f, client_port_range: widen(r, w)})
-        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+        expect(atLeast(cap(wide), cap(narrow)), `${cap(wide)} < ${cap(narrow)}`).toBe(true)
       }),
       RUNS,
     )
@@ -177,7 +181,7 @@ describe('model properties (fast-check)', () => {
         const h = hostFrom(hs)
         const narrow = modelFlow(h, {...f, nat: {port_range: pool, conntrack_time_wait: ct}})
         const wide = modelFlow(h, {...f, nat: {port_range: widen(pool, w), conntrack_time_wait: ct}})
-        expect(cap(wide)).toBeGreaterThanOrEqual(cap(narrow))
+        expect(atLeast(cap(wide), cap(narrow)), `${cap(wide)} < ${cap(narrow)}`).toBe(true)
       }),
       RUNS,
     )
