@@ -161,6 +161,11 @@ mount -t hostfs -r -o ${o.nodeDir} none /run/tw/node || say "setup-failed mount 
 mount -t tmpfs -o size=256m tmpfs /tmp
 ln -s ${UML_MODULES}/$(uname -r) /run/tw/mods/lib/modules/$(uname -r)
 for m in ${mods}; do modprobe -d /run/tw/mods $m || say "setup-failed modprobe $m"; done
+# A small guest sizes its conntrack table by its memory (a few thousand entries at mem=1024M):
+# the NAT would drop SYNs on a full table before its pool runs out, a different mechanism from
+# the one the flow declares. Size it like the host's (262,144), so the pool is the limit.
+sysctl -qw net.netfilter.nf_conntrack_max=262144 || say "setup-failed nf_conntrack_max"
+say "nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
 say "kernel $(uname -r)"
 /run/tw/node/${o.nodeName} /run/tw/pkg/dist/lab/uml-guest.js /run/tw/out/spec.json /run/tw/out 2>&1
 say "exit $?"
