@@ -1,10 +1,9 @@
 import type {Facts} from '../facts/types.js'
 import {DEFAULT_PORT_RANGE, TCP_TIMEWAIT_SECONDS} from '../model/constants.js'
 import type {FlowModel} from '../model/types.js'
-import {parsePeer} from '../topology/peer.js'
 import type {Flow, NatSpec} from '../topology/types.js'
 import {modelFor} from './remedy.js'
-import {hostParams} from '../model/host.js'
+import {hostParams, isLoopbackPeer as isLoopbackAddress} from '../model/host.js'
 import {predictFlow} from '../model/predict.js'
 
 /**
@@ -62,10 +61,9 @@ export interface Window {
   seconds: number
 }
 
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/
-
+/** The flow's peer is a loopback address (the model's test: 127/8, ::1, v4-mapped, localhost). */
 export function isLoopbackPeer(flow: Pick<Flow, 'peer'>): boolean {
-  return LOOPBACK.test(parsePeer(flow.peer).host)
+  return isLoopbackAddress(flow.peer)
 }
 
 /** Does the NAT send a sender's SYN from a port other than the sender's own? */
