@@ -97,8 +97,9 @@ beforeAll(async () => {
   })
   await runIn(NAMES.php, ['ip', '-batch', '-'], {input: 'addr add 198.19.0.2/24 dev eth0\nroute add default via 198.19.0.1\n'})
   await setSysctls(NAMES.router, {'net.ipv4.ip_forward': '1'})
-  // The incident's SNAT: senders 1-4 leave as one address, ports kept when free. Sender 5 is routed.
-  const snat = [1, 2, 3, 4].map((i) => `    oifname "srv" ip saddr 198.18.${i}.2 ip protocol tcp snat to 198.19.0.101:32768-60999`)
+  // The incident's SNAT as examples/incident declares it: senders 1-4 leave as one address with
+  // fully-random ports (kube-proxy's masquerade). Sender 5 is routed.
+  const snat = [1, 2, 3, 4].map((i) => `    oifname "srv" ip saddr 198.18.${i}.2 ip protocol tcp snat to 198.19.0.101:32768-60999 fully-random`)
   await runIn(NAMES.router, ['nft', '-f', '-'], {input: ['table ip twlab {', '  chain post {', '    type nat hook postrouting priority srcnat; policy accept;', ...snat, '  }', '}', ''].join('\n')})
   // php's narrow range: 2000 ports against 50/s x 60 s of its own TIME_WAIT toward the cache.
   await setSysctls(NAMES.php, {'net.ipv4.ip_local_port_range': '40000 41999'})
