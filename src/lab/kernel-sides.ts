@@ -85,7 +85,7 @@ export function pawsCounterFor(kernel: string): 'TcpExtPAWSTimewait' | 'TcpExtPA
 export const MECHANISM_FLOOR = 0.002
 
 export function measuredMechanism(
-  p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number},
+  p: {attempts: number; slow: number; failures: {EADDRNOTAVAIL: number; reset: number; timeout: number}; counters: Record<string, Record<string, number>>; reused_tuples: number | null},
   kernel: string,
   floor: number,
 ): Mechanism {
@@ -94,7 +94,7 @@ export function measuredMechanism(
     .filter(([label]) => label.startsWith('client'))
     .reduce((sum, [, c]) => sum + (c.TcpExtTCPSynRetrans ?? 0), 0)
   const stalls = Math.min(p.slow, synRetrans) + f.reset + f.timeout
-  if (stalls + f.EADDRNOTAVAIL <= floor * p.attempts) return p.reused_tuples > 0 ? 'benign' : 'none'
+  if (stalls + f.EADDRNOTAVAIL <= floor * p.attempts) return (p.reused_tuples ?? 0) > 0 ? 'benign' : 'none'
   if (f.EADDRNOTAVAIL >= stalls) return 'client-exhaustion'
   const paws = p.counters.server?.[pawsCounterFor(kernel)] ?? 0
   if (paws > 0 && paws >= stalls / 2) return 'paws-reject'

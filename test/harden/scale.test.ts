@@ -11,7 +11,7 @@ import {describe, expect, it} from 'vitest'
 import {evaluateHost, isLocalRule} from '../../src/rules/engine.js'
 import {loadRules} from '../../src/rules/load.js'
 import {factsFromDump} from '../../src/sources/dump.js'
-import type {Flow, Topology} from '../../src/topology/types.js'
+import {NAT_DEFAULTS, type Flow, type Topology} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
@@ -31,7 +31,7 @@ const flowArb: fc.Arbitrary<Omit<Flow, 'name'>> = fc
     peer: fc.constantFrom('198.18.0.2:80', '127.0.0.1:6379', '198.18.1.9:11211'),
   })
   .map(({extraSenders, nat, role, ...f}) => {
-    const natSpec = nat ? {port_range: [nat.lo, nat.lo + nat.span] as [number, number], conntrack_time_wait: nat.tw} : role === 'nat' ? {port_range: [1024, 65535] as [number, number], conntrack_time_wait: 120} : undefined
+    const natSpec = nat ? {...NAT_DEFAULTS, port_range: [nat.lo, nat.lo + nat.span] as [number, number], conntrack_time_wait: nat.tw} : role === 'nat' ? {...NAT_DEFAULTS, port_range: [1024, 65535] as [number, number], conntrack_time_wait: 120} : undefined
     return {...makeFlow(), ...f, role, senders: f.client_addresses + extraSenders, ...(natSpec ? {nat: natSpec} : {})}
   })
 

@@ -8,7 +8,7 @@ import ts from 'typescript'
 import type {Facts} from '../../src/facts/types.js'
 import type {Flow} from '../../src/topology/types.js'
 import {listLabNs} from '../../src/lab/system.js'
-import {makeFlow} from '../flow.js'
+import {makeFlow, type TestFlow} from '../flow.js'
 
 /** The driver transpiled from source, so the lab tests never run a stale dist/. */
 export function buildDriver(): string {
@@ -26,7 +26,7 @@ export function requireRoot(): void {
   }
 }
 
-export function flow(over: Partial<Flow>): Flow {
+export function flow(over: TestFlow): Flow {
   return makeFlow({name: 'lab-test', ...over})
 }
 

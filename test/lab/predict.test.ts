@@ -34,7 +34,7 @@ describe('the lab\'s stall-share prediction (the harm model\'s predictFlow, with
   it('takes cross-sender stalls from the harm model: timestamps on, tcp_rfc1337=1, off, and the bucket cap', () => {
     const f = {...nat({}), qps: 100}
     const v2 = (sys: Record<string, string>) => predictFlow(hostParams(facts(sys), '6.18'), f).stall_share
-    for (const sys of [{}, {'net.ipv4.tcp_rfc1337': '1'}, {'net.ipv4.tcp_timestamps': '0'}, {'net.ipv4.tcp_max_tw_buckets': '2'}]) {
+    for (const sys of [{}, {'net.ipv4.tcp_rfc1337': '1'}, {'net.ipv4.tcp_timestamps': '0'}, {'net.ipv4.tcp_max_tw_buckets': '2'}] as Record<string, string>[]) {
       expect(predictStallShare(f, facts(sys), '6.18').stall_share, JSON.stringify(sys)).toBe(v2(sys))
     }
     // Every SYN lands on a tuple the other sender left (250 tuples back every 2.5 s): harmful with
