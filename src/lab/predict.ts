@@ -130,7 +130,9 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
   // time each mechanism needs to reach its steady state.
   const v2 = predictFlow(hostParams(facts, kernel), flowIn, {harmBudget: budget})
   assumptions.push(...v2.assumptions, `${pct(v2.collision_share)} of SYNs land on a tuple in TIME_WAIT; ${pct(v2.reject_share)} are rejected`)
-  const steady = m.natReuseSeconds ?? m.reuseIntervalSeconds
+  // Behind a port-preserving NAT whose senders clash, the holes (NAT tuples freed while the server
+  // still holds them) build up over the server's TIME_WAIT, not over a sender's own reuse interval.
+  const steady = flow.nat && m.natHoles > 0 ? m.timeWaitSeconds : (m.natReuseSeconds ?? m.reuseIntervalSeconds)
   const cross = flow.nat ? natRemaps(flow) : flow.senders > flow.client_addresses
   if ((!cross || m.collisionShare === 0) && v2.mechanism !== 'nat-drop') {
     const why = flow.nat ? 'NAT keeps each sender\'s own port: a sender re-using its own tuple is accepted (ISN and timestamp keyed on the 4-tuple)' : 'one sender per address: its own re-used tuples are accepted'

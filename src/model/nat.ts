@@ -51,8 +51,15 @@ export function remapPool(poolPorts: number, qps: number, conntrackSeconds: numb
     const collisionShare = Math.max(1 - Math.exp(-timeWaitSeconds / reuseSeconds), freeEdge)
     return {regime: 'evicting', capacityQps, reuseSeconds, collisionShare, dropShare: 0}
   }
-  // Only capacityQps of the qps find a tuple; the tuples they take were free (no collision).
-  return {regime: 'exhausted', capacityQps, reuseSeconds: conntrackSeconds, collisionShare: 0, dropShare: 1 - capacityQps / qps}
+  // Only capacityQps of the qps find a tuple: one whose conntrack entry has just expired, so it
+  // comes back conntrack_time_wait seconds after its last use (the next SYN takes it). Before 6.5
+  // nf_nat_l4proto_unique_tuple frees a tuple only when nf_conntrack_tuple_taken stops seeing its
+  // entry, and conntrack's timer is not the server's: with conntrack_time_wait below the server's
+  // TIME_WAIT every admitted SYN meets a tuple the server still holds, as at the free regime's edge.
+  // (Taking these as collision-free made the stall share FALL past the edge: a NAT with
+  // conntrack_time_wait 10 s and one port stalled 33 % of connects at 0.095/s and ~0 at 0.1/s.)
+  const freeEdge = timeWaitSeconds > conntrackSeconds ? 1 - Math.exp(-(timeWaitSeconds - conntrackSeconds) * capacityQps) : 0
+  return {regime: 'exhausted', capacityQps, reuseSeconds: conntrackSeconds, collisionShare: freeEdge, dropShare: 1 - capacityQps / qps}
 }
 
 export interface PreserveHoles {

@@ -7,7 +7,9 @@
  * - the client has no fast resend (before 5.6): every rejection waits 1 s;
  * - the resend is rejected too. With timestamps (PAWS) or tcp_rfc1337=1 it is judged afresh
  *   and rejected about as often as a first SYN (lab, 6.18: NAT remap 9.9 % stalled against a
- *   predicted 1/3 × 1/3; two senders on shared ports 0.34 % against 4.5 % × 4.5 %). Without
+ *   predicted 1/3 × 1/3; two senders on shared ports 0.34 % against 4.3 % × 8.2 %: behind a
+ *   preserving NAT the resend is remapped afresh, so predict.ts passes the remapped SYNs' own
+ *   reject rate for it, not the average connect's). Without
  *   timestamps and with the RST clearing the entry, the resend finds the tuple free (lab: 1 slow
  *   connect in 1,920 with 920 reused tuples);
  * - the stale ACK was rate-limited (tcp_invalid_ratelimit, 500 ms per TIME_WAIT socket), which
