@@ -308,6 +308,38 @@ export function safeRate(stallAt: (qps: number) => number, budget: number, start
  * dropped SYN for the NAT), stricter than the budget by at most the budget.
  */
 export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessment = assess(host, flow)): number | null {
+  const crossing = crossingOf(host, flow, budget)
+  const cap = a.exhaustionCapacityQps
+  if (cap === null) return crossing
+  return crossing === null ? cap : Math.min(cap, crossing)
+}
+
+/**
+ * The bisection of safeQps, once per (host settings, flow, budget): the engine models the same
+ * flow on the same settings again (the host's second pass with its TIME_WAIT overflow share, a
+ * judged remedy's re-run), and the bisection is most of a flow's model. Stalls from rejections
+ * and NAT drops do not depend on twOverflowShare (it only keeps client ports), so the settings
+ * are compared without it.
+ */
+const crossings = new Map<string, Map<string, number | null>>()
+const signatures = new WeakMap<HostParams, string>()
+const MAX_SETTINGS = 64
+const MAX_FLOWS = 100_000
+
+function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
+  let sig = signatures.get(host)
+  if (sig === undefined) signatures.set(host, (sig = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' ? undefined : v))))
+  let byFlow = crossings.get(sig)
+  if (!byFlow) {
+    // Bounded: a long-lived caller (the wizard, tests) sees many hosts; one run sees a few settings.
+    if (crossings.size >= MAX_SETTINGS) crossings.clear()
+    crossings.set(sig, (byFlow = new Map()))
+  }
+  // By the flow's content, not its identity: a caller may build a flow and change it.
+  const key = `${budget} ${JSON.stringify(flow)}`
+  const hit = byFlow.get(key)
+  if (hit !== undefined) return hit
+  if (byFlow.size >= MAX_FLOWS) byFlow.clear()
   const crossing = safeRate(
     (q) => {
       const at = assess(host, {...flow, qps: q})
@@ -316,9 +348,8 @@ export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessm
     budget,
     flow.qps,
   )
-  const cap = a.exhaustionCapacityQps
-  if (cap === null) return crossing
-  return crossing === null ? cap : Math.min(cap, crossing)
+  byFlow.set(key, crossing)
+  return crossing
 }
 
 /** The model's prediction for one flow (the lab compares it with what it measures). */
