@@ -296,7 +296,12 @@ function usablePortsOf(host: HostParams): number {
  * together (accountHost). When the flows together overflow tcp_max_tw_buckets, the client flows
  * are modelled again with the overflow share, since closes that skip TIME_WAIT free their ports.
  */
-export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: HostParams, flow: Flow) => FlowModel): ModelResult {
+export function modelHost(
+  host: HostParams,
+  flows: Flow[],
+  modelOne: (host: HostParams, flow: Flow) => FlowModel,
+  readsShare: (host: HostParams, flow: Flow) => boolean = () => true,
+): ModelResult {
   let models = flows.map((f) => modelOne(host, f))
   const shapes = (ms: FlowModel[]) => ms.map((m, i) => flowShape(host, flows[i]!, m))
   let acc = accountHost(host, shapes(models))
@@ -305,7 +310,8 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
   if (acc.twOverflowShare > 0) {
     const capped: HostParams = Object.assign({}, host, {twOverflowShare: acc.twOverflowShare})
     const first = models
-    models = flows.map((f) => modelOne(capped, f))
+    // A flow whose model does not read the share keeps its first model (not changed until finishFlow).
+    models = flows.map((f, i) => (readsShare(capped, f) ? modelOne(capped, f) : first[i]!))
     acc = accountHost(host, shapes(models))
     keptByOverflow = models.filter((m, i) => first[i]!.portExhaustion && !m.portExhaustion).map((m) => m.flow)
   }

@@ -219,6 +219,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     twReuseEffective = flow.role === 'client' && host.timestamps > 0 && twReuseApplies(host, flow)
     // Past tcp_max_tw_buckets a closing socket skips TIME_WAIT. The cap is per namespace: the share
     // of this flow's closes that skip it comes from all the host's flows (host.ts, modelHost).
+    // The only read of twOverflowShare in assess (and flow.ts): keep flow.ts readsOverflowShare in step.
     const keptShare = flow.role === 'client' && host.maxTwBuckets !== null ? 1 - (host.twOverflowShare ?? 0) : 1
     const holdSeconds = (twReuseEffective ? host.twReuseDelayMs / 1000 : timeWaitSeconds) * keptShare
     exhaustion = keptShare <= 1e-9 ? 0 : exhaustionShare(qps, sender.usable, holdSeconds)
@@ -321,10 +322,9 @@ export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessm
  * and NAT drops do not depend on twOverflowShare (it only keeps client ports), so the settings
  * are compared without it.
  */
-const crossings = new Map<string, Map<string, number | null>>()
+const crossings = new Map<string, WeakMap<Flow, Map<number, number | null>>>()
 const signatures = new WeakMap<HostParams, string>()
 const MAX_SETTINGS = 64
-const MAX_FLOWS = 100_000
 
 function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
   let sig = signatures.get(host)
@@ -333,13 +333,13 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
   if (!byFlow) {
     // Bounded: a long-lived caller (the wizard, tests) sees many hosts; one run sees a few settings.
     if (crossings.size >= MAX_SETTINGS) crossings.clear()
-    crossings.set(sig, (byFlow = new Map()))
+    crossings.set(sig, (byFlow = new WeakMap()))
   }
-  // By the flow's content, not its identity: a caller may build a flow and change it.
-  const key = `${budget} ${JSON.stringify(flow)}`
-  const hit = byFlow.get(key)
-  if (hit !== undefined) return hit
-  if (byFlow.size >= MAX_FLOWS) byFlow.clear()
+  // By the flow object: flows are not changed once built (a remedy's change is a copy, patchFlow).
+  let byBudget = byFlow.get(flow)
+  if (!byBudget) byFlow.set(flow, (byBudget = new Map()))
+  const hit = byBudget.get(budget)
+  if (hit !== undefined || byBudget.has(budget)) return hit ?? null
   const crossing = safeRate(
     (q) => {
       const at = assess(host, {...flow, qps: q})
@@ -348,7 +348,7 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
     budget,
     flow.qps,
   )
-  byFlow.set(key, crossing)
+  byBudget.set(budget, crossing)
   return crossing
 }
 

@@ -1,5 +1,6 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
+import {readsOverflowShare} from '../model/flow.js'
 import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
 import {accountHost, collisionRemedyCap, entriesOfShape, finishFlow, flowShape, hostModelOf, HostTotals, shapeOf, type HostAccounting} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
@@ -163,7 +164,7 @@ function changedFlow(ev: Evaluation, idx: number, flow: Flow): {base: Ctx; ctx: 
   const first = modelFlow(params, flow)
   const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
   // modelHost's second pass: the overflow share changes the client flows' models (its shapes do not change).
-  const model = acc.twOverflowShare > 0 ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
   finishFlow(flow, model, acc, entries)
   const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
   const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
@@ -355,7 +356,7 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   const flow = ev.flows[idx]!
   const first = modelFlow(params, flow)
   const entries = entriesOfShape(flowShape(params, flow, first))
-  const model = acc.twOverflowShare > 0 ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
   finishFlow(flow, model, acc, entries)
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
   const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
