@@ -245,6 +245,20 @@ export class HostTotals {
   }
 
   /**
+   * The accounting under other settings when the flows' shapes do not change with them (same
+   * port range and reserved ports, TIME_WAIT and conntrack lengths; tcp_max_tw_buckets and
+   * nf_conntrack_max may differ), in O(1); null when they may.
+   */
+  under(host: HostParams): HostAccounting | null {
+    const b = this.host
+    const same =
+      JSON.stringify([host.portRange, host.reservedPorts, host.timeWaitSeconds, host.conntrackTimeWaitSeconds]) ===
+      JSON.stringify([b.portRange, b.reservedPorts, b.timeWaitSeconds, b.conntrackTimeWaitSeconds])
+    if (!same || (host.conntrackMax === null) !== (b.conntrackMax === null)) return null
+    return accounted(host, this.acc.flowEntries, this.acc.timeWaitTuples, this.bound.map((j) => this.shapes[j]!), this.acc.conntrackEntries)
+  }
+
+  /**
    * The accounting with flow `i`'s shape replaced by `shape`. Its flowEntries is the unchanged
    * hosts' array: flow i's own entries are returned beside it.
    */
@@ -370,11 +384,11 @@ export function hostModelOf(host: HostParams, acc: HostAccounting, twCapIsCollis
   }
 }
 
-export function flowShape(host: HostParams, flow: Flow, m: FlowModel): FlowShape {
+export function flowShape(host: HostParams, flow: Flow, m: FlowModel, hostPorts?: number): FlowShape {
   const bbc = flow.role === 'client' && flow.bind_before_connect === true
   // The ports the closing side's tuples can use: the client's own range when this host is the
   // client, else the range the server sees (the clients', or the NAT pool).
-  const ports = flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : m.usablePorts
+  const ports = flow.role === 'client' ? (hostPorts ?? usablePorts(host.portRange, host.reservedPorts)) : m.usablePorts
   return {
     role: flow.role,
     closesFirst: flow.closes_first,
@@ -389,21 +403,31 @@ export function flowShape(host: HostParams, flow: Flow, m: FlowModel): FlowShape
 }
 
 /**
- * flowShape without the flow's model: the four fields it reads (timeWaitSeconds,
+ * flowShape without the flow's model, for every flow: the four fields it reads (timeWaitSeconds,
  * timeWaitOnThisHost, usablePorts, tupleSpaces) worked out as modelFlow works them out, for
  * accounting the host under other settings without modelling every flow again.
  */
-export function shapeOf(host: HostParams, flow: Flow): FlowShape {
-  const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
-  // modelFlow's port source; a client's own range is read by flowShape itself.
-  const range = flow.nat ? flow.nat.port_range : flow.role === 'client' ? null : (flow.client_port_range ?? DEFAULT_PORT_RANGE)
-  const fields = {
-    timeWaitSeconds: thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS,
-    timeWaitOnThisHost: thisHostCloses,
-    usablePorts: range === null ? 0 : usablePorts(range, []),
-    tupleSpaces: flow.client_addresses * flow.server_endpoints,
-  }
-  return flowShape(host, flow, fields as FlowModel)
+export function shapesOf(host: HostParams, flows: Flow[]): FlowShape[] {
+  const hostPorts = usablePorts(host.portRange, host.reservedPorts)
+  return flows.map((flow) => {
+    const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
+    const fields = {
+      timeWaitSeconds: thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS,
+      timeWaitOnThisHost: thisHostCloses,
+      // modelFlow's port source; a client's own range is the host's (hostPorts).
+      usablePorts: flow.role === 'client' ? hostPorts : sourcePorts(flow),
+      tupleSpaces: flow.client_addresses * flow.server_endpoints,
+    }
+    return flowShape(host, flow, fields as FlowModel, hostPorts)
+  })
+}
+
+/** Usable ports of a server or NAT flow's source range (the NAT pool, the clients' declared or default range), once per flow. */
+const sourcePortsOf = new WeakMap<Flow, number>()
+function sourcePorts(flow: Flow): number {
+  let n = sourcePortsOf.get(flow)
+  if (n === undefined) sourcePortsOf.set(flow, (n = usablePorts(flow.nat ? flow.nat.port_range : (flow.client_port_range ?? DEFAULT_PORT_RANGE), [])))
+  return n
 }
 
 /** A flow's TIME_WAIT entries as accountHost counts them. */

@@ -2,7 +2,7 @@ import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
 import {readsOverflowShare} from '../model/flow.js'
 import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
-import {accountHost, collisionRemedyCap, entriesOfShape, finishFlow, flowShape, hostModelOf, HostTotals, shapeOf, type HostAccounting} from '../model/host.js'
+import {accountHost, collisionRemedyCap, entriesOfShape, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
@@ -35,6 +35,8 @@ export interface EvaluateOptions {
   judgeOnHost?: boolean
   /** Only these findings (`id\0flow`, flow empty for the host's), for judgement's inner evaluations. */
   only?: Set<string>
+  /** Try only the remedies that set sysctls, up to the first offered (judgement's inner evaluations). */
+  firstSysctlRemedy?: boolean
 }
 
 /**
@@ -253,6 +255,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
       if (opts.only && !opts.only.has(`${rule.id}\0${idx === null ? '' : topology.flows[idx]!.name}`)) continue
       const ctx = contextFor(ev, idx)
       if (!fires(rule, ctx)) continue
+      let found = false
       const finding: Finding = Object.assign(
         {id: rule.id, severity: rule.severity, title: rule.title},
         idx === null ? {} : {flow: topology.flows[idx]!.name},
@@ -260,7 +263,10 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
           message: fillTemplate(rule.message, ctx, rule.compiled, true),
           evidence: evidence(rule, ctx),
           remedies: rule.remedies.flatMap((spec) => {
+            // Judgement's inner evaluation wants each finding's first sysctl remedy, nothing else.
+            if (opts.firstSysctlRemedy && (found || Object.keys(spec.sysctl ?? {}).length === 0)) return []
             const {remedy, outcome} = tryRemedy(rule, spec, ev, idx, ctx, topology.kernel)
+            if (remedy) found = true
             opts.onRemedy?.({
               rule: rule.id,
               ...(idx === null ? {} : {flow: topology.flows[idx]!.name}),
@@ -335,7 +341,7 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[]): Host
       const s = state(sysctl, patches)
       const ids = new Set(which.map((c) => c.id))
       const only = new Set(which.map((c) => `${c.id}\0${c.flow ?? ''}`))
-      return evaluateHost(s.facts, Object.assign({}, topology, {flows: s.flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false, only}).findings
+      return evaluateHost(s.facts, Object.assign({}, topology, {flows: s.flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false, only, firstSysctlRemedy: true}).findings
     },
   }
 }
@@ -350,7 +356,7 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   const settings = (ev.settings ??= new Map())
   let acc = settings.get(key)
   if (!acc) {
-    acc = accountHost(params, ev.flows.map((f) => shapeOf(params, f)))
+    acc = totalsOf(ev).totals.under(params) ?? accountHost(params, shapesOf(params, ev.flows))
     settings.set(key, (acc = Object.assign({}, acc, {flowEntries: []})))
   }
   const flow = ev.flows[idx]!
