@@ -323,12 +323,23 @@ export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessm
  * are compared without it.
  */
 const crossings = new Map<string, WeakMap<Flow, Map<number, number | null>>>()
-const signatures = new WeakMap<HostParams, string>()
+const signatures = new WeakMap<HostParams, [server: string, other: string]>()
 const MAX_SETTINGS = 64
+/**
+ * Settings assess reads only for a server flow (rfc1337, buckets) or only for the exhaustion
+ * share (maxTwBuckets in keptShare), which the crossing does not use: left out of the other
+ * flows' signature, so a judged tcp_max_tw_buckets or tcp_rfc1337 re-bisects the server flows only.
+ */
+const SERVER_ONLY = new Set(['maxTwBuckets', 'rfc1337'])
 
 function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
-  let sig = signatures.get(host)
-  if (sig === undefined) signatures.set(host, (sig = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' ? undefined : v))))
+  let sigs = signatures.get(host)
+  if (sigs === undefined) {
+    const server = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' ? undefined : v))
+    const other = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' || SERVER_ONLY.has(k) ? undefined : v))
+    signatures.set(host, (sigs = [`s${server}`, `o${other}`]))
+  }
+  const sig = flow.role === 'server' ? sigs[0] : sigs[1]
   let byFlow = crossings.get(sig)
   if (!byFlow) {
     // Bounded: a long-lived caller (the wizard, tests) sees many hosts; one run sees a few settings.
