@@ -288,7 +288,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   )
   // One separate step: remedies judged against every rule on the host, not just their own.
   if (opts.judgeOnHost !== false && findings.some((f) => f.remedies.length > 0)) {
-    judgeRemediesOnHost(findings, judgeHooks(facts, topology, rules))
+    judgeRemediesOnHost(findings, judgeHooks(facts, topology, rules, ev))
   }
   return {
     host: topology.host ?? opts.hostLabel ?? (facts.source === 'live' ? 'localhost' : facts.source),
@@ -304,7 +304,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
  * host's totals (changedFlow), in O(1); any other change on the whole host, once per distinct
  * change and severity (only the verdicts are kept, not the re-run).
  */
-function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[]): HostHooks {
+function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: Evaluation): HostHooks {
   // Rules read only RELEVANT_KEYS (a test holds them to it), so the changed states carry just
   // those: copying a 1,300-key dump per remedy was most of this step's time.
   const sysctls = relevantSysctls(facts.sysctls)
@@ -316,7 +316,7 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[]): Host
   const seen = new Map<string, Fired[]>()
   return {
     fired(sysctl, patches, minSeverity, onlyFlow) {
-      base ??= evaluation(state({}, new Map()).facts, topology.flows, topology.kernel)
+      base ??= sameHost(ev, state({}, new Map()).facts, topology.kernel)
       if (Object.keys(sysctl).length === 0 && patches.size === 1 && onlyFlow !== undefined) {
         const [name, patch] = [...patches][0]!
         const idx = totalsOf(base).byName.get(name)
@@ -367,6 +367,17 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
   const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
   return Object.assign(ctx, {flow: flowCtx(flow), model})
+}
+
+/**
+ * The host as judgement sees it (its relevant sysctls only): the evaluation already made when
+ * its settings come out the same, so the model is not run again; else a new one.
+ */
+function sameHost(ev: Evaluation, facts: Facts, kernel: string | undefined): Evaluation {
+  const params = hostParams(facts, kernel)
+  if (JSON.stringify(params) !== JSON.stringify(ev.params)) return evaluation(facts, ev.flows, kernel, params)
+  const base: Ctx = Object.assign({}, ev.base, {sysctl: facts.sysctls})
+  return {facts, flows: ev.flows, params: ev.params, model: ev.model, base, flowContexts: [], totals: ev.totals}
 }
 
 /** firedOn(evaluation of the host with flow `idx` replaced, onlyFlow: it), from changedFlow. */
@@ -495,7 +506,9 @@ function rerun(
   if (!after) {
     const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patched(f) : f)) : ev.flows
     after = sysctl ? evaluation(facts, flows, kernel) : evaluation(facts, flows, kernel, ev.params)
-    if (!ev.exhaustive) reruns.set(key, after)
+    // Kept for the next rule with the same patch, unless it changes one flow: a host's worth of
+    // model per flow would make memory quadratic (one-flow changes are judged by changedFlow).
+    if (!ev.exhaustive && !(flowPatch && idx !== null)) reruns.set(key, after)
   }
   return {after, afterIdx: idx}
 }
