@@ -33,10 +33,6 @@ export interface EvaluateOptions {
    * evaluations that judgement itself runs.
    */
   judgeOnHost?: boolean
-  /** Only these findings (`id\0flow`, flow empty for the host's), for judgement's inner evaluations. */
-  only?: Set<string>
-  /** Try only the remedies that set sysctls, up to the first offered (judgement's inner evaluations). */
-  firstSysctlRemedy?: boolean
 }
 
 /**
@@ -252,10 +248,8 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
         ? [null]
         : topology.flows.flatMap((f, i) => (rule.applies_to === 'any' || f.role === rule.applies_to ? [i] : []))
     for (const idx of targets) {
-      if (opts.only && !opts.only.has(`${rule.id}\0${idx === null ? '' : topology.flows[idx]!.name}`)) continue
       const ctx = contextFor(ev, idx)
       if (!fires(rule, ctx)) continue
-      let found = false
       const finding: Finding = Object.assign(
         {id: rule.id, severity: rule.severity, title: rule.title},
         idx === null ? {} : {flow: topology.flows[idx]!.name},
@@ -263,10 +257,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
           message: fillTemplate(rule.message, ctx, rule.compiled, true),
           evidence: evidence(rule, ctx),
           remedies: rule.remedies.flatMap((spec) => {
-            // Judgement's inner evaluation wants each finding's first sysctl remedy, nothing else.
-            if (opts.firstSysctlRemedy && (found || Object.keys(spec.sysctl ?? {}).length === 0)) return []
             const {remedy, outcome} = tryRemedy(rule, spec, ev, idx, ctx, topology.kernel)
-            if (remedy) found = true
             opts.onRemedy?.({
               rule: rule.id,
               ...(idx === null ? {} : {flow: topology.flows[idx]!.name}),
@@ -337,11 +328,10 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: E
       }
       return out
     },
-    findings(sysctl, patches, which) {
+    fixes(sysctl, patches) {
       const s = state(sysctl, patches)
-      const ids = new Set(which.map((c) => c.id))
-      const only = new Set(which.map((c) => `${c.id}\0${c.flow ?? ''}`))
-      return evaluateHost(s.facts, Object.assign({}, topology, {flows: s.flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false, only, firstSysctlRemedy: true}).findings
+      const ev = evaluation(s.facts, s.flows, topology.kernel)
+      return (c) => firstSysctlFix(ev, rules, c, topology.kernel)
     },
   }
 }
@@ -367,6 +357,29 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
   const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
   return Object.assign(ctx, {flow: flowCtx(flow), model})
+}
+
+/**
+ * What judgement takes from a finding it created: the finding `c` on this evaluation, if the rule
+ * fires there, and its first offered remedy that sets sysctls (the remedies tried in order, up to
+ * that one; the finding's message, evidence and other remedies are not needed).
+ */
+function firstSysctlFix(ev: Evaluation, rules: LoadedRule[], c: {id: string; flow?: string}, kernel: string | undefined): Remedy | undefined {
+  const rule = rules.find((r) => r.id === c.id)
+  if (!rule || !factsHold(rule.facts, ev.params) || (rule.applies_to === 'host') !== (c.flow === undefined)) return undefined
+  let idx: number | null = null
+  if (c.flow !== undefined) {
+    idx = ev.flows.findIndex((f) => f.name === c.flow)
+    if (idx < 0 || (rule.applies_to !== 'any' && ev.flows[idx]!.role !== rule.applies_to)) return undefined
+  }
+  const ctx = contextFor(ev, idx)
+  if (!fires(rule, ctx)) return undefined
+  for (const spec of rule.remedies) {
+    if (Object.keys(spec.sysctl ?? {}).length === 0) continue
+    const {remedy} = tryRemedy(rule, spec, ev, idx, ctx, kernel)
+    if (remedy) return remedy
+  }
+  return undefined
 }
 
 /**

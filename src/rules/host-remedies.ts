@@ -30,8 +30,11 @@ export interface HostHooks {
    * rules and that flow's (a change to one flow's declaration moves nothing on the others).
    */
   fired(sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>, minSeverity?: Severity, onlyFlow?: string): Fired[]
-  /** Full findings (with remedies checked by the model) for these rules on these flows (none: the host's) on this state. */
-  findings(sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>, which: {id: string; flow?: string}[]): Finding[]
+  /**
+   * For a finding on this state (rule id, flow; none: the host's), its first remedy that sets
+   * sysctls, checked by the model (undefined: no such finding or remedy). Asked finding by finding.
+   */
+  fixes(sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>): (finding: {id: string; flow?: string}) => Remedy | undefined
 }
 
 /** Enough for any chain the rules have today (generate settles in the same number of rounds). */
@@ -68,10 +71,9 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
     }
     if (round === MAX_ROUNDS) return null
     // Each created finding's first sysctl remedy, checked by the model on the changed host.
-    const next = hooks.findings(sysctl, patches, created)
+    const fixOf = hooks.fixes(sysctl, patches)
     for (const c of created) {
-      const f = next.find((x) => x.id === c.id && x.flow === c.flow)
-      const fix = f?.remedies.find((r) => r.sysctl !== undefined && Object.keys(r.sysctl).length > 0)
+      const fix = fixOf(c)
       if (!fix?.sysctl) return null
       // A key the combination already sets to another value would undo the remedy itself.
       for (const [k, v] of Object.entries(fix.sysctl)) if (k in sysctl && sysctl[k] !== v) return null
