@@ -12,10 +12,17 @@ export function parseKernel(raw: string): KernelVersion | null {
   return {major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3] ?? 0), raw: raw.trim()}
 }
 
+/** The literals compareKernel is called with, parsed once each (the model compares per flow and per bisection step). */
+const literals = new Map<string, KernelVersion>()
+
 /** Compare to "a.b[.c]": negative when older, 0 equal, positive when newer. */
 export function compareKernel(v: KernelVersion, than: string): number {
-  const t = parseKernel(than)
-  if (!t) throw new Error(`bad kernel version literal ${than}`)
+  let t = literals.get(than)
+  if (!t) {
+    const parsed = parseKernel(than)
+    if (!parsed) throw new Error(`bad kernel version literal ${than}`)
+    literals.set(than, (t = parsed))
+  }
   return v.major - t.major || v.minor - t.minor || v.patch - t.patch
 }
 

@@ -11,10 +11,26 @@ const EPS = 1e-9
 
 /** The model for one host and its flows: pure arithmetic, no I/O (host-level accounting: host.ts). */
 export function runModel(host: HostParams, flows: Flow[], ctx?: PredictContext): ModelResult {
-  return modelHost(host, flows, (h, f) => modelFlow(h, f, ctx))
+  return modelHost(host, flows, (h, f) => modelFlow(h, f, ctx), readsOverflowShare)
 }
 
+/**
+ * Whether this flow's model reads host.twOverflowShare: only a client flow that closes first,
+ * whose host has a tcp_max_tw_buckets (the kept share of its closes, here and in assess). Any
+ * other flow's model is the same on modelHost's second pass, which then keeps the first.
+ */
+export function readsOverflowShare(host: HostParams, flow: Flow): boolean {
+  return flow.closes_first === 'client' && flow.role === 'client' && host.maxTwBuckets !== null
+}
+
+/**
+ * How many flow models were built since the process started: a test holds `check` to a linear
+ * number of them in the flows (issue 11 item 7), without timing anything.
+ */
+export const modelCalls = {flows: 0}
+
 export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): FlowModel {
+  modelCalls.flows++
   const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
   // TIME_WAIT length on the closing side: this host's when it closes, else the mainline 60 s
   // (KERNEL.md: fixed in mainline; a vendor knob only applies where the host has it).
@@ -88,6 +104,7 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
     const clientUsable = usablePorts(clientRange, clientReserved)
     // Past tcp_max_tw_buckets the closing socket skips TIME_WAIT. The cap is per namespace, so
     // the share of this flow's closes that skip it comes from all the host's flows (host.ts).
+    // The only read of twOverflowShare here, and in assess: keep readsOverflowShare in step.
     const keptShare = clientBuckets === null ? 1 : 1 - (host.twOverflowShare ?? 0)
     const capped = keptShare <= EPS
     scanQps = a.twReuseEffective || capped ? null : (firstParityPorts(clientRange, clientReserved) / (timeWaitSeconds * keptShare)) * tupleSpaces

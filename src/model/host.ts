@@ -193,21 +193,112 @@ export interface FlowShape {
 }
 
 export function accountHost(host: HostParams, flows: FlowShape[]): HostAccounting {
-  const flowEntries = flows.map((f) => (f.timeWaitOnThisHost ? Math.min(f.qps * f.timeWaitSeconds, f.tupleSpaceBound) : 0))
+  const flowEntries = flows.map(entriesOf)
   const timeWaitTuples = flowEntries.reduce((a, b) => a + b, 0)
+  const conntrackEntries = host.conntrackMax === null ? null : flows.reduce((a, f) => a + conntrackOf(f), 0)
+  return accounted(host, flowEntries, timeWaitTuples, flows.filter(isBound), conntrackEntries)
+}
+
+/** A flow's TIME_WAIT entries on this host, bounded by its tuple space. */
+const entriesOf = (f: FlowShape) => (f.timeWaitOnThisHost ? Math.min(f.qps * f.timeWaitSeconds, f.tupleSpaceBound) : 0)
+const conntrackOf = (f: FlowShape) => f.qps * f.conntrackHoldSeconds
+const isBound = (f: FlowShape) => f.bindBeforeConnect && f.role === 'client' && f.timeWaitOnThisHost
+
+/** The rest of accountHost once the sums are known (`bind`: the bind-before-connect flows, in order). */
+function accounted(host: HostParams, flowEntries: number[], timeWaitTuples: number, bind: FlowShape[], conntrackEntries: number | null): HostAccounting {
   const cap = host.maxTwBuckets
   const twOverflowShare = cap !== null && timeWaitTuples > cap ? 1 - cap / timeWaitTuples : 0
-
-  const bind = flows.filter((f) => f.bindBeforeConnect && f.role === 'client' && f.timeWaitOnThisHost)
   // bind(ip, 0) may take any port of the range (it prefers the opposite parity, then all).
   const bindUsablePorts = usablePortsOf(host)
   // The flows share the host's source addresses; the fewest any of them declares bounds them all.
   const addresses = bind.length ? Math.min(...bind.map((f) => f.clientAddresses)) : 1
   const bindTuplesPerAddress = (bind.reduce((a, f) => a + f.qps * f.timeWaitSeconds, 0) * (1 - twOverflowShare)) / addresses
   const bindExhausted = bind.length > 0 && bindTuplesPerAddress > bindUsablePorts + 1e-9
-
-  const conntrackEntries = host.conntrackMax === null ? null : flows.reduce((a, f) => a + f.qps * f.conntrackHoldSeconds, 0)
   return {timeWaitTuples, twOverflowShare, flowEntries, bindTuplesPerAddress, bindUsablePorts, bindAddresses: addresses, bindExhausted, conntrackEntries}
+}
+
+/**
+ * accountHost for a host whose flows change one at a time (the engine judging a remedy for one
+ * flow): the host's totals are computed once, and each change patches them by that flow's delta,
+ * in O(1), instead of summing every flow again. Bit for bit what accountHost gives the changed
+ * flows: a delta is exact while every term and total is an integer below 2^53 (qps × whole
+ * seconds, the usual case); otherwise the sum is redone in accountHost's order, still without
+ * modelling any flow again.
+ */
+export class HostTotals {
+  readonly acc: HostAccounting
+  private readonly conntrack: number[] | null
+  /** Sum of the terms' magnitudes when they are all integers (their sum is then exact in any order), else null. */
+  private readonly entriesAbs: number | null
+  private readonly conntrackAbs: number | null
+  private readonly bound: number[]
+
+  constructor(
+    private readonly host: HostParams,
+    private readonly shapes: FlowShape[],
+  ) {
+    this.acc = accountHost(host, shapes)
+    this.conntrack = host.conntrackMax === null ? null : shapes.map(conntrackOf)
+    this.entriesAbs = integerMagnitude(this.acc.flowEntries)
+    this.conntrackAbs = this.conntrack === null ? null : integerMagnitude(this.conntrack)
+    this.bound = shapes.flatMap((f, i) => (isBound(f) ? [i] : []))
+  }
+
+  /**
+   * The accounting under other settings when the flows' shapes do not change with them (same
+   * port range and reserved ports, TIME_WAIT and conntrack lengths; tcp_max_tw_buckets and
+   * nf_conntrack_max may differ), in O(1); null when they may.
+   */
+  under(host: HostParams): HostAccounting | null {
+    const b = this.host
+    const same =
+      JSON.stringify([host.portRange, host.reservedPorts, host.timeWaitSeconds, host.conntrackTimeWaitSeconds]) ===
+      JSON.stringify([b.portRange, b.reservedPorts, b.timeWaitSeconds, b.conntrackTimeWaitSeconds])
+    if (!same || (host.conntrackMax === null) !== (b.conntrackMax === null)) return null
+    return accounted(host, this.acc.flowEntries, this.acc.timeWaitTuples, this.bound.map((j) => this.shapes[j]!), this.acc.conntrackEntries)
+  }
+
+  /**
+   * The accounting with flow `i`'s shape replaced by `shape`. Its flowEntries is the unchanged
+   * hosts' array: flow i's own entries are returned beside it.
+   */
+  replaced(i: number, shape: FlowShape): {acc: HostAccounting; entries: number} {
+    const entries = entriesOf(shape)
+    const old = this.acc.flowEntries
+    const timeWaitTuples = replacedSum(old, this.acc.timeWaitTuples, this.entriesAbs, i, entries)
+    let conntrackEntries: number | null = null
+    if (this.conntrack !== null) conntrackEntries = replacedSum(this.conntrack, this.acc.conntrackEntries!, this.conntrackAbs, i, conntrackOf(shape))
+    const bind: FlowShape[] = []
+    let placed = false
+    for (const j of this.bound) {
+      if (!placed && j >= i) {
+        placed = true
+        if (isBound(shape)) bind.push(shape)
+        if (j === i) continue
+      }
+      bind.push(this.shapes[j]!)
+    }
+    if (!placed && isBound(shape)) bind.push(shape)
+    return {acc: accounted(this.host, old, timeWaitTuples, bind, conntrackEntries), entries}
+  }
+}
+
+/** Sum of |terms| when every term is an integer and that sum is below 2^53 (any order of adding is then exact), else null. */
+function integerMagnitude(terms: number[]): number | null {
+  let abs = 0
+  for (const t of terms) {
+    if (!Number.isInteger(t)) return null
+    abs += Math.abs(t)
+  }
+  return abs <= Number.MAX_SAFE_INTEGER ? abs : null
+}
+
+/** sum(terms with terms[i] = value), as accountHost adds it (from 0, in order): by the delta when that is exact. */
+function replacedSum(terms: number[], total: number, abs: number | null, i: number, value: number): number {
+  if (abs !== null && Number.isInteger(value) && abs + Math.abs(value) <= Number.MAX_SAFE_INTEGER) return total - terms[i]! + value
+  let sum = 0
+  for (let j = 0; j < terms.length; j++) sum += j === i ? value : terms[j]!
+  return sum
 }
 
 function usablePortsOf(host: HostParams): number {
@@ -219,7 +310,12 @@ function usablePortsOf(host: HostParams): number {
  * together (accountHost). When the flows together overflow tcp_max_tw_buckets, the client flows
  * are modelled again with the overflow share, since closes that skip TIME_WAIT free their ports.
  */
-export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: HostParams, flow: Flow) => FlowModel): ModelResult {
+export function modelHost(
+  host: HostParams,
+  flows: Flow[],
+  modelOne: (host: HostParams, flow: Flow) => FlowModel,
+  readsShare: (host: HostParams, flow: Flow) => boolean = () => true,
+): ModelResult {
   let models = flows.map((f) => modelOne(host, f))
   const shapes = (ms: FlowModel[]) => ms.map((m, i) => flowShape(host, flows[i]!, m))
   let acc = accountHost(host, shapes(models))
@@ -228,39 +324,51 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
   if (acc.twOverflowShare > 0) {
     const capped: HostParams = Object.assign({}, host, {twOverflowShare: acc.twOverflowShare})
     const first = models
-    models = flows.map((f) => modelOne(capped, f))
+    // A flow whose model does not read the share keeps its first model (not changed until finishFlow).
+    models = flows.map((f, i) => (readsShare(capped, f) ? modelOne(capped, f) : first[i]!))
     acc = accountHost(host, shapes(models))
     keptByOverflow = models.filter((m, i) => first[i]!.portExhaustion && !m.portExhaustion).map((m) => m.flow)
   }
-  models.forEach((m, i) => {
-    const f = flows[i]!
-    m.timeWaitEntries = acc.flowEntries[i]! * (1 - acc.twOverflowShare)
-    m.twOverflowShare = m.timeWaitOnThisHost ? acc.twOverflowShare : 0
-    m.bindBeforeConnect = f.role === 'client' && f.bind_before_connect === true
-    m.bindTuplesPerAddress = m.bindBeforeConnect ? acc.bindTuplesPerAddress : null
-    m.bindUsablePorts = m.bindBeforeConnect ? acc.bindUsablePorts : null
-    m.bindExhaustion = m.bindBeforeConnect && m.timeWaitOnThisHost && acc.bindExhausted
-    if (m.bindExhaustion) {
-      // What this flow may keep per address once the others' entries are counted.
-      const own = (f.qps * m.timeWaitSeconds * (1 - acc.twOverflowShare)) / acc.bindAddresses
-      const room = acc.bindUsablePorts - (acc.bindTuplesPerAddress - own)
-      const qps = (room * acc.bindAddresses) / (m.timeWaitSeconds * (1 - acc.twOverflowShare)) / (1 + REMEDY_HEADROOM)
-      m.bindTargetQps = qps > 0 ? qps : null
-    }
-    // A bound socket's port was chosen by bind(), not connect(): its limit is the bind space.
-    if (m.bindBeforeConnect) m.portExhaustion = false
-    applyCloudNat(f, m)
-  })
+  models.forEach((m, i) => finishFlow(flows[i]!, m, acc, acc.flowEntries[i]!))
+  return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
+}
+
+/** What the host-level step adds to one flow's model (modelHost; the engine's one-flow re-runs). */
+export function finishFlow(f: Flow, m: FlowModel, acc: HostAccounting, entries: number): void {
+  m.timeWaitEntries = entries * (1 - acc.twOverflowShare)
+  m.twOverflowShare = m.timeWaitOnThisHost ? acc.twOverflowShare : 0
+  m.bindBeforeConnect = f.role === 'client' && f.bind_before_connect === true
+  m.bindTuplesPerAddress = m.bindBeforeConnect ? acc.bindTuplesPerAddress : null
+  m.bindUsablePorts = m.bindBeforeConnect ? acc.bindUsablePorts : null
+  m.bindExhaustion = m.bindBeforeConnect && m.timeWaitOnThisHost && acc.bindExhausted
+  if (m.bindExhaustion) {
+    // What this flow may keep per address once the others' entries are counted.
+    const own = (f.qps * m.timeWaitSeconds * (1 - acc.twOverflowShare)) / acc.bindAddresses
+    const room = acc.bindUsablePorts - (acc.bindTuplesPerAddress - own)
+    const qps = (room * acc.bindAddresses) / (m.timeWaitSeconds * (1 - acc.twOverflowShare)) / (1 + REMEDY_HEADROOM)
+    m.bindTargetQps = qps > 0 ? qps : null
+  }
+  // A bound socket's port was chosen by bind(), not connect(): its limit is the bind space.
+  if (m.bindBeforeConnect) m.portExhaustion = false
+  applyCloudNat(f, m)
+}
+
+/** A server flow whose collisions the host's tcp_max_tw_buckets already caps (host.twCapIsCollisionRemedy is any of them). */
+export function collisionRemedyCap(host: HostParams, m: FlowModel): boolean {
+  const cap = host.maxTwBuckets
+  return cap !== null && m.role === 'server' && m.sharedAddresses && m.twBucketsForSafeReuse !== null && cap <= m.twBucketsForSafeReuse
+}
+
+/** The host's model from its accounting; `twCapIsCollisionRemedy` and `keptByOverflow` come from the flows' models. */
+export function hostModelOf(host: HostParams, acc: HostAccounting, twCapIsCollisionRemedy: boolean, keptByOverflow: string[]): HostModel {
   const cap = host.maxTwBuckets
   const conntrackMax = host.conntrackMax
   const conntrackFull = conntrackMax !== null && acc.conntrackEntries !== null && acc.conntrackEntries > conntrackMax
-  const hostModel: HostModel = {
+  return {
     timeWaitTuples: acc.timeWaitTuples,
     maxTwBuckets: cap,
     twOverflow: cap !== null && acc.timeWaitTuples > cap,
-    twCapIsCollisionRemedy:
-      cap !== null &&
-      models.some((m) => m.role === 'server' && m.sharedAddresses && m.twBucketsForSafeReuse !== null && cap <= m.twBucketsForSafeReuse),
+    twCapIsCollisionRemedy,
     timeWaitSeconds: host.timeWaitSeconds,
     kernelCode: kernelCode(host.kernel),
     maxTwBucketsSource: host.maxTwBucketsSource,
@@ -274,14 +382,13 @@ export function modelHost(host: HostParams, flows: Flow[], modelOne: (host: Host
     conntrackMaxNeeded: conntrackFull ? Math.ceil(acc.conntrackEntries! * (1 + REMEDY_HEADROOM)) : null,
     facts: host.facts,
   }
-  return {host: hostModel, flows: models}
 }
 
-function flowShape(host: HostParams, flow: Flow, m: FlowModel): FlowShape {
+export function flowShape(host: HostParams, flow: Flow, m: FlowModel, hostPorts?: number): FlowShape {
   const bbc = flow.role === 'client' && flow.bind_before_connect === true
   // The ports the closing side's tuples can use: the client's own range when this host is the
   // client, else the range the server sees (the clients', or the NAT pool).
-  const ports = flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : m.usablePorts
+  const ports = flow.role === 'client' ? (hostPorts ?? usablePorts(host.portRange, host.reservedPorts)) : m.usablePorts
   return {
     role: flow.role,
     closesFirst: flow.closes_first,
@@ -293,6 +400,39 @@ function flowShape(host: HostParams, flow: Flow, m: FlowModel): FlowShape {
     clientAddresses: flow.client_addresses,
     conntrackHoldSeconds: flow.role === 'nat' && flow.nat ? flow.nat.conntrack_time_wait : host.conntrackTimeWaitSeconds ?? DEFAULT_CONNTRACK_TIME_WAIT_SECONDS,
   }
+}
+
+/**
+ * flowShape without the flow's model, for every flow: the four fields it reads (timeWaitSeconds,
+ * timeWaitOnThisHost, usablePorts, tupleSpaces) worked out as modelFlow works them out, for
+ * accounting the host under other settings without modelling every flow again.
+ */
+export function shapesOf(host: HostParams, flows: Flow[]): FlowShape[] {
+  const hostPorts = usablePorts(host.portRange, host.reservedPorts)
+  return flows.map((flow) => {
+    const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
+    const fields = {
+      timeWaitSeconds: thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS,
+      timeWaitOnThisHost: thisHostCloses,
+      // modelFlow's port source; a client's own range is the host's (hostPorts).
+      usablePorts: flow.role === 'client' ? hostPorts : sourcePorts(flow),
+      tupleSpaces: flow.client_addresses * flow.server_endpoints,
+    }
+    return flowShape(host, flow, fields as FlowModel, hostPorts)
+  })
+}
+
+/** Usable ports of a server or NAT flow's source range (the NAT pool, the clients' declared or default range), once per flow. */
+const sourcePortsOf = new WeakMap<Flow, number>()
+function sourcePorts(flow: Flow): number {
+  let n = sourcePortsOf.get(flow)
+  if (n === undefined) sourcePortsOf.set(flow, (n = usablePorts(flow.nat ? flow.nat.port_range : (flow.client_port_range ?? DEFAULT_PORT_RANGE), [])))
+  return n
+}
+
+/** A flow's TIME_WAIT entries as accountHost counts them. */
+export function entriesOfShape(shape: FlowShape): number {
+  return entriesOf(shape)
 }
 
 /**

@@ -236,6 +236,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     twReuseEffective = flow.role === 'client' && host.timestamps > 0 && twReuseApplies(host, flow)
     // Past tcp_max_tw_buckets a closing socket skips TIME_WAIT. The cap is per namespace: the share
     // of this flow's closes that skip it comes from all the host's flows (host.ts, modelHost).
+    // The only read of twOverflowShare in assess (and flow.ts): keep flow.ts readsOverflowShare in step.
     const keptShare = flow.role === 'client' && host.maxTwBuckets !== null ? 1 - (host.twOverflowShare ?? 0) : 1
     const holdSeconds = (twReuseEffective ? host.twReuseDelayMs / 1000 : timeWaitSeconds) * keptShare
     exhaustion = keptShare <= 1e-9 ? 0 : exhaustionShare(qps, sender.usable, holdSeconds)
@@ -325,6 +326,48 @@ export function safeRate(stallAt: (qps: number) => number, budget: number, start
  * dropped SYN for the NAT), stricter than the budget by at most the budget.
  */
 export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessment = assess(host, flow)): number | null {
+  const crossing = crossingOf(host, flow, budget)
+  const cap = a.exhaustionCapacityQps
+  if (cap === null) return crossing
+  return crossing === null ? cap : Math.min(cap, crossing)
+}
+
+/**
+ * The bisection of safeQps, once per (host settings, flow, budget): the engine models the same
+ * flow on the same settings again (the host's second pass with its TIME_WAIT overflow share, a
+ * judged remedy's re-run), and the bisection is most of a flow's model. Stalls from rejections
+ * and NAT drops do not depend on twOverflowShare (it only keeps client ports), so the settings
+ * are compared without it.
+ */
+const crossings = new Map<string, WeakMap<Flow, Map<number, number | null>>>()
+const signatures = new WeakMap<HostParams, [server: string, other: string]>()
+const MAX_SETTINGS = 64
+/**
+ * Settings assess reads only for a server flow (rfc1337, buckets) or only for the exhaustion
+ * share (maxTwBuckets in keptShare), which the crossing does not use: left out of the other
+ * flows' signature, so a judged tcp_max_tw_buckets or tcp_rfc1337 re-bisects the server flows only.
+ */
+const SERVER_ONLY = new Set(['maxTwBuckets', 'rfc1337'])
+
+function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
+  let sigs = signatures.get(host)
+  if (sigs === undefined) {
+    const server = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' ? undefined : v))
+    const other = JSON.stringify(host, (k, v: unknown) => (k === 'twOverflowShare' || SERVER_ONLY.has(k) ? undefined : v))
+    signatures.set(host, (sigs = [`s${server}`, `o${other}`]))
+  }
+  const sig = flow.role === 'server' ? sigs[0] : sigs[1]
+  let byFlow = crossings.get(sig)
+  if (!byFlow) {
+    // Bounded: a long-lived caller (the wizard, tests) sees many hosts; one run sees a few settings.
+    if (crossings.size >= MAX_SETTINGS) crossings.clear()
+    crossings.set(sig, (byFlow = new WeakMap()))
+  }
+  // By the flow object: flows are not changed once built (a remedy's change is a copy, patchFlow).
+  let byBudget = byFlow.get(flow)
+  if (!byBudget) byFlow.set(flow, (byBudget = new Map()))
+  const hit = byBudget.get(budget)
+  if (hit !== undefined || byBudget.has(budget)) return hit ?? null
   const crossing = safeRate(
     (q) => {
       const at = assess(host, {...flow, qps: q})
@@ -333,9 +376,8 @@ export function safeQps(host: HostParams, flow: Flow, budget: number, a: Assessm
     budget,
     flow.qps,
   )
-  const cap = a.exhaustionCapacityQps
-  if (cap === null) return crossing
-  return crossing === null ? cap : Math.min(cap, crossing)
+  byBudget.set(budget, crossing)
+  return crossing
 }
 
 /** The model's prediction for one flow (the lab compares it with what it measures). */

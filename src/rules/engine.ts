@@ -1,6 +1,8 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
-import {hostParams, runModel, type HostParams, type ModelResult} from '../model/index.js'
+import {readsOverflowShare} from '../model/flow.js'
+import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
+import {accountHost, collisionRemedyCap, entriesOfShape, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
@@ -8,7 +10,7 @@ import type {LoadedRule} from './load.js'
 import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpec, type Severity} from './types.js'
 import {patchFlow} from '../topology/patch.js'
 import {RELEVANT_KEYS} from '../facts/keys.js'
-import {judgeRemediesOnHost, type Fired} from './host-remedies.js'
+import {judgeRemediesOnHost, type Fired, type HostHooks} from './host-remedies.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -60,16 +62,33 @@ interface Evaluation {
   exhaustive?: boolean
   /** Per flow: its model alone equals its model on the whole host (modelIsPerFlow). */
   perFlow?: boolean[]
+  /** For one-flow changes (changedFlow), built on first use. */
+  totals?: Totals
+  /** The host's accounting under changed settings (changedSettings), by patch; without the per-flow entries. */
+  settings?: Map<string, HostAccounting>
 }
 
 /** `params` may be passed in when only the flows changed (a flow remedy): the host did not. */
 function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params = hostParams(facts, kernelOverride)): Evaluation {
   const model = runModel(params, flows)
+  const base: Ctx = {
+    host: hostContext(params, model.host, flows.length),
+    sysctl: facts.sysctls,
+    counters: facts.counters,
+    // Every flow of the host, so a rule about one flow can ask about the others.
+    flows: flows.map(flowCtx),
+    models: model.flows,
+  }
+  return {facts, flows, params, model, base, flowContexts: []}
+}
+
+/** The CEL `host`: the host's model and settings (-1 where a key is absent). */
+function hostContext(params: HostParams, host: HostModel, flowCount: number): Ctx {
   const orAbsent = (v: number | null) => (v === null ? -1 : v)
   // Object.assign rather than {...x, key: v}: V8 builds a literal that follows a spread key by key
   // in its runtime, ~20 times slower (24 µs for this one object), and it is built per remedy.
-  const hostCtx: Ctx = Object.assign({} as Ctx, model.host, {
-    kernel: model.host.kernelCode,
+  return Object.assign({} as Ctx, host, {
+    kernel: host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
     // For messages: never an empty "on this kernel ()".
     kernelLabel: params.kernel ? `kernel ${params.kernel.raw}` : 'an unknown kernel (assumed current)',
@@ -92,17 +111,65 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params
     timeWaitSeconds: params.timeWaitSeconds,
     usablePorts: usablePorts(params.portRange, params.reservedPorts),
     reservedInRange: reservedInRange(params.portRange, params.reservedPorts),
-    flowCount: flows.length,
+    flowCount,
   })
-  const base: Ctx = {
-    host: hostCtx,
-    sysctl: facts.sysctls,
-    counters: facts.counters,
-    // Every flow of the host, so a rule about one flow can ask about the others.
-    flows: flows.map(flowCtx),
-    models: model.flows,
+}
+
+/**
+ * Thrown when an expression evaluated on a one-flow change (changedFlow) reads what that change
+ * does not compute: the other flows (`flows`, `models`) or a host value made from all their models
+ * (host.twOverflowKeepsPortsFor). The caller then evaluates the whole changed host instead.
+ */
+const NEED_WHOLE_HOST = new Error('twadvisor: this expression needs the whole host re-run')
+function needWholeHost(): never {
+  throw NEED_WHOLE_HOST
+}
+function deferred(obj: Ctx, keys: string[]): Ctx {
+  for (const key of keys) Object.defineProperty(obj, key, {enumerable: true, configurable: true, get: needWholeHost})
+  return obj
+}
+
+/** What a one-flow change leaves to compute: the base's totals, and which flows' models set host.twCapIsCollisionRemedy. */
+interface Totals {
+  totals: HostTotals
+  collisionCaps: number
+  /** Index of each flow by name (-1: the name is not unique). */
+  byName: Map<string, number>
+}
+
+function totalsOf(ev: Evaluation): Totals {
+  if (ev.totals) return ev.totals
+  const models = ev.model.flows
+  const byName = new Map<string, number>()
+  ev.flows.forEach((f, i) => byName.set(f.name, byName.has(f.name) ? -1 : i))
+  ev.totals = {
+    totals: new HostTotals(ev.params, ev.flows.map((f, i) => flowShape(ev.params, f, models[i]!))),
+    collisionCaps: models.filter((m) => collisionRemedyCap(ev.params, m)).length,
+    byName,
   }
-  return {facts, flows, params, model, base, flowContexts: []}
+  return ev.totals
+}
+
+/**
+ * The host with flow `idx` replaced by `flow`, settings unchanged, in O(1): that flow's model
+ * (as modelHost would give it, from the host totals patched by its delta) and the host's model,
+ * as CEL contexts. What it does not compute (the other flows' models, which a change in the
+ * TIME_WAIT overflow share would move) is deferred: reading it throws NEED_WHOLE_HOST.
+ */
+function changedFlow(ev: Evaluation, idx: number, flow: Flow): {base: Ctx; ctx: Ctx; model: FlowModel} {
+  const t = totalsOf(ev)
+  const params = ev.params
+  const first = modelFlow(params, flow)
+  const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
+  // modelHost's second pass: the overflow share changes the client flows' models (its shapes do not change).
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  finishFlow(flow, model, acc, entries)
+  const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
+  const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
+  const base = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
+  const ctx = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
+  Object.assign(ctx, {flow: flowCtx(flow), model})
+  return {base, ctx, model}
 }
 
 function contextFor(ev: Evaluation, flowIndex: number | null): Ctx {
@@ -119,6 +186,7 @@ function run(rule: LoadedRule, expr: string, ctx: Ctx, where: string): unknown {
   try {
     return toPlain(fn(ctx))
   } catch (error) {
+    if (error === NEED_WHOLE_HOST || (error as Error | undefined)?.message === NEED_WHOLE_HOST.message) throw NEED_WHOLE_HOST
     throw new TwError('rules.eval', `cannot evaluate ${where}: ${(error as Error).message.split('\n')[0]}`, {
       position: {file: rule.file, field: where},
     })
@@ -211,16 +279,7 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
   )
   // One separate step: remedies judged against every rule on the host, not just their own.
   if (opts.judgeOnHost !== false && findings.some((f) => f.remedies.length > 0)) {
-    judgeRemediesOnHost(findings, {
-      // Rules read only RELEVANT_KEYS (a test holds them to it), so the changed states carry just
-      // those: copying a 1,300-key dump per remedy was most of this step's time.
-      sysctls: relevantSysctls(facts.sysctls),
-      flows: topology.flows,
-      fired: (sysctls, flows, minSeverity, onlyFlow) =>
-        firedOn(evaluation(Object.assign({}, facts, {sysctls}), flows, topology.kernel), rules, minSeverity, onlyFlow),
-      findings: (sysctls, flows, ids) =>
-        evaluateHost(Object.assign({}, facts, {sysctls}), Object.assign({}, topology, {flows}), rules.filter((r) => ids.has(r.id)), {judgeOnHost: false}).findings,
-    })
+    judgeRemediesOnHost(findings, judgeHooks(facts, topology, rules, ev))
   }
   return {
     host: topology.host ?? opts.hostLabel ?? (facts.source === 'live' ? 'localhost' : facts.source),
@@ -229,6 +288,125 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
     findings,
     model: {host: ev.model.host, flows: ev.model.flows},
   }
+}
+
+/**
+ * The host states remedies are judged on. A one-flow change is evaluated on that flow and the
+ * host's totals (changedFlow), in O(1); any other change on the whole host, once per distinct
+ * change and severity (only the verdicts are kept, not the re-run).
+ */
+function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: Evaluation): HostHooks {
+  // Rules read only RELEVANT_KEYS (a test holds them to it), so the changed states carry just
+  // those: copying a 1,300-key dump per remedy was most of this step's time.
+  const sysctls = relevantSysctls(facts.sysctls)
+  const state = (sysctl: Record<string, string>, patches: Map<string, Record<string, unknown>>) => ({
+    facts: Object.assign({}, facts, {sysctls: Object.assign({}, sysctls, sysctl)}),
+    flows: patches.size === 0 ? topology.flows : topology.flows.map((f) => (patches.has(f.name) ? patchFlow(f, patches.get(f.name)! as Parameters<typeof patchFlow>[1]) : f)),
+  })
+  let base: Evaluation | undefined
+  const seen = new Map<string, Fired[]>()
+  return {
+    fired(sysctl, patches, minSeverity, onlyFlow) {
+      base ??= sameHost(ev, state({}, new Map()).facts, topology.kernel)
+      if (Object.keys(sysctl).length === 0 && patches.size === 1 && onlyFlow !== undefined) {
+        const [name, patch] = [...patches][0]!
+        const idx = totalsOf(base).byName.get(name)
+        if (name === onlyFlow && idx !== undefined && idx >= 0) {
+          try {
+            return firedOnChange(base, idx, patchFlow(base.flows[idx]!, patch as Parameters<typeof patchFlow>[1]), rules, minSeverity)
+          } catch (error) {
+            if (error !== NEED_WHOLE_HOST) throw error
+          }
+        }
+      }
+      const key = JSON.stringify([sysctl, [...patches], minSeverity ?? null, onlyFlow ?? null])
+      let out = seen.get(key)
+      if (!out) {
+        const s = state(sysctl, patches)
+        const ev = Object.keys(sysctl).length === 0 && patches.size === 0 ? base : evaluation(s.facts, s.flows, topology.kernel)
+        seen.set(key, (out = firedOn(ev, rules, minSeverity, onlyFlow)))
+      }
+      return out
+    },
+    fixes(sysctl, patches) {
+      const s = state(sysctl, patches)
+      const ev = evaluation(s.facts, s.flows, topology.kernel)
+      return (c) => firstSysctlFix(ev, rules, c, topology.kernel)
+    },
+  }
+}
+
+/**
+ * The host with its settings changed (`params`, from `facts`), as flow `idx` sees it: its model,
+ * from the host's accounting under the new settings (the flows' shapes, no flow modelled again;
+ * once per patch), and the host's model. What needs every flow's model under the new settings
+ * (flows, models, host.twOverflowKeepsPortsFor, host.twCapIsCollisionRemedy) is deferred.
+ */
+function changedSettings(ev: Evaluation, key: string, facts: Facts, params: HostParams, idx: number): Ctx {
+  const settings = (ev.settings ??= new Map())
+  let acc = settings.get(key)
+  if (!acc) {
+    acc = totalsOf(ev).totals.under(params) ?? accountHost(params, shapesOf(params, ev.flows))
+    settings.set(key, (acc = Object.assign({}, acc, {flowEntries: []})))
+  }
+  const flow = ev.flows[idx]!
+  const first = modelFlow(params, flow)
+  const entries = entriesOfShape(flowShape(params, flow, first))
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  finishFlow(flow, model, acc, entries)
+  const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
+  const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
+  return Object.assign(ctx, {flow: flowCtx(flow), model})
+}
+
+/**
+ * What judgement takes from a finding it created: the finding `c` on this evaluation, if the rule
+ * fires there, and its first offered remedy that sets sysctls (the remedies tried in order, up to
+ * that one; the finding's message, evidence and other remedies are not needed).
+ */
+function firstSysctlFix(ev: Evaluation, rules: LoadedRule[], c: {id: string; flow?: string}, kernel: string | undefined): Remedy | undefined {
+  const rule = rules.find((r) => r.id === c.id)
+  if (!rule || !factsHold(rule.facts, ev.params) || (rule.applies_to === 'host') !== (c.flow === undefined)) return undefined
+  let idx: number | null = null
+  if (c.flow !== undefined) {
+    idx = ev.flows.findIndex((f) => f.name === c.flow)
+    if (idx < 0 || (rule.applies_to !== 'any' && ev.flows[idx]!.role !== rule.applies_to)) return undefined
+  }
+  const ctx = contextFor(ev, idx)
+  if (!fires(rule, ctx)) return undefined
+  for (const spec of rule.remedies) {
+    if (Object.keys(spec.sysctl ?? {}).length === 0) continue
+    const {remedy} = tryRemedy(rule, spec, ev, idx, ctx, kernel)
+    if (remedy) return remedy
+  }
+  return undefined
+}
+
+/**
+ * The host as judgement sees it (its relevant sysctls only): the evaluation already made when
+ * its settings come out the same, so the model is not run again; else a new one.
+ */
+function sameHost(ev: Evaluation, facts: Facts, kernel: string | undefined): Evaluation {
+  const params = hostParams(facts, kernel)
+  if (JSON.stringify(params) !== JSON.stringify(ev.params)) return evaluation(facts, ev.flows, kernel, params)
+  const base: Ctx = Object.assign({}, ev.base, {sysctl: facts.sysctls})
+  return {facts, flows: ev.flows, params: ev.params, model: ev.model, base, flowContexts: [], totals: ev.totals}
+}
+
+/** firedOn(evaluation of the host with flow `idx` replaced, onlyFlow: it), from changedFlow. */
+function firedOnChange(ev: Evaluation, idx: number, flow: Flow, rules: LoadedRule[], minSeverity: Severity = 'info'): Fired[] {
+  const {base, ctx} = changedFlow(ev, idx, flow)
+  const out: Fired[] = []
+  const min = severityRank(minSeverity)
+  for (const rule of rules) {
+    if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
+    if (rule.applies_to === 'host') {
+      if (fires(rule, base)) out.push({id: rule.id, severity: rule.severity})
+    } else if ((rule.applies_to === 'any' || flow.role === rule.applies_to) && fires(rule, ctx)) {
+      out.push({id: rule.id, flow: flow.name, severity: rule.severity})
+    }
+  }
+  return out
 }
 
 function relevantSysctls(all: Record<string, string>): Record<string, string> {
@@ -280,15 +458,38 @@ function tryRemedy(
   const values = [...Object.values(sysctl ?? {}), ...Object.values(flowPatch ?? {})]
   if (values.some((v) => v === 'null' || v === 'NaN' || v === '' || (typeof v === 'number' && !Number.isFinite(v)))) return {remedy: null, outcome: 'no-value'}
 
-  const {after, afterIdx} = rerun(rule, ev, idx, sysctl, flowPatch, kernel)
-  const afterCtx = contextFor(after, afterIdx)
-  if (fires(rule, afterCtx)) return {remedy: null, outcome: 'rejected'}
+  // The rule re-checked on the host with the remedy applied: its evidence there, or null if it still fires.
+  const recheck = (afterCtx: Ctx) => (fires(rule, afterCtx) ? null : evidence(rule, afterCtx))
+  let after: Record<string, Value> | null | undefined
+  // A change to this flow alone whose re-run would be the whole host's: judged on the flow and
+  // the host's totals (changedFlow), unless the rule reads the other flows.
+  if (!ev.exhaustive && flowPatch && !sysctl && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
+    try {
+      after = recheck(changedFlow(ev, idx, patchFlow(ev.flows[idx]!, flowPatch as Parameters<typeof patchFlow>[1])).ctx)
+    } catch (error) {
+      if (error !== NEED_WHOLE_HOST) throw error
+    }
+  }
+  // A host-wide setting judged for this flow: on the host's accounting under it, not a re-run of every flow.
+  if (!ev.exhaustive && sysctl && !flowPatch && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
+    const facts = changedFacts(rule, ev, sysctl)
+    try {
+      after = recheck(changedSettings(ev, JSON.stringify(sysctl), facts, paramsFor(ev, sysctl, facts, kernel), idx))
+    } catch (error) {
+      if (error !== NEED_WHOLE_HOST) throw error
+    }
+  }
+  if (after === undefined) {
+    const rerunOf = rerun(rule, ev, idx, sysctl, flowPatch, kernel)
+    after = recheck(contextFor(rerunOf.after, rerunOf.afterIdx))
+  }
+  if (after === null) return {remedy: null, outcome: 'rejected'}
   const remedy: Remedy = Object.assign(
     {},
     sysctl ? {sysctl} : {},
     flowPatch ? {flow: flowPatch as Record<string, number | string | boolean>} : {},
     spec.action ? {action: fillTemplate(spec.action, ctx, rule.compiled, true)} : {},
-    {why: fillTemplate(spec.why, ctx, rule.compiled, true), after: evidence(rule, afterCtx)},
+    {why: fillTemplate(spec.why, ctx, rule.compiled, true), after},
   )
   return {remedy, outcome: 'offered'}
 }
@@ -306,10 +507,7 @@ function rerun(
   flowPatch: Record<string, unknown> | undefined,
   kernel: string | undefined,
 ): {after: Evaluation; afterIdx: number | null} {
-  // Copying a dump's ~1,300 sysctls per remedy is most of the cost; a rule whose expressions do
-  // not read `sysctl` only needs the model's keys, which an object layered on the dump answers.
-  const sysctls = !sysctl ? ev.facts.sysctls : ev.exhaustive || readsSysctl(rule) ? Object.assign({}, ev.facts.sysctls, sysctl) : Object.assign(Object.create(ev.facts.sysctls) as Record<string, string>, sysctl)
-  const facts: Facts = sysctl ? Object.assign({}, ev.facts, {sysctls}) : ev.facts
+  const facts = sysctl ? changedFacts(rule, ev, sysctl) : ev.facts
   const patched = (f: Flow) => (flowPatch ? patchFlow(f, flowPatch as Parameters<typeof patchFlow>[1]) : f)
   if (!ev.exhaustive && idx !== null && isLocalRule(rule) && modelIsPerFlow(ev, idx)) {
     const params = sysctl ? paramsFor(ev, sysctl, facts, kernel) : ev.params
@@ -321,9 +519,19 @@ function rerun(
   if (!after) {
     const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patched(f) : f)) : ev.flows
     after = sysctl ? evaluation(facts, flows, kernel) : evaluation(facts, flows, kernel, ev.params)
-    if (!ev.exhaustive) reruns.set(key, after)
+    // Kept for the next rule with the same patch, unless it changes one flow: a host's worth of
+    // model per flow would make memory quadratic (one-flow changes are judged by changedFlow).
+    if (!ev.exhaustive && !(flowPatch && idx !== null)) reruns.set(key, after)
   }
   return {after, afterIdx: idx}
+}
+
+/** The host's facts with a remedy's sysctls set. */
+function changedFacts(rule: LoadedRule, ev: Evaluation, sysctl: Record<string, string>): Facts {
+  // Copying a dump's ~1,300 sysctls per remedy is most of the cost; a rule whose expressions do
+  // not read `sysctl` only needs the model's keys, which an object layered on the dump answers.
+  const sysctls = ev.exhaustive || readsSysctl(rule) ? Object.assign({}, ev.facts.sysctls, sysctl) : Object.assign(Object.create(ev.facts.sysctls) as Record<string, string>, sysctl)
+  return Object.assign({}, ev.facts, {sysctls})
 }
 
 /**

@@ -1,5 +1,3 @@
-import type {Flow} from '../topology/types.js'
-import {patchFlow} from '../topology/patch.js'
 import {severityRank, type Finding, type Remedy, type Severity} from './types.js'
 
 /**
@@ -20,17 +18,23 @@ export interface Fired {
   severity: Severity
 }
 
-/** The engine's side: evaluate a changed host state. */
+/**
+ * The engine's side: evaluate the host changed by `sysctl` (keys set on top of the host's) and
+ * `flowPatches` (by flow name; patchFlow applies them). Given the change rather than the changed
+ * state, the engine can judge a one-flow change without re-running every flow, and a host-wide
+ * change once however many flows propose it.
+ */
 export interface HostHooks {
-  sysctls: Record<string, string>
-  flows: Flow[]
   /**
    * The rules that fire on this state, of at least `minSeverity`; with `onlyFlow`, only the host
    * rules and that flow's (a change to one flow's declaration moves nothing on the others).
    */
-  fired(sysctls: Record<string, string>, flows: Flow[], minSeverity?: Severity, onlyFlow?: string): Fired[]
-  /** Full findings (with remedies checked by the model) for these rule ids on this state. */
-  findings(sysctls: Record<string, string>, flows: Flow[], ruleIds: Set<string>): Finding[]
+  fired(sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>, minSeverity?: Severity, onlyFlow?: string): Fired[]
+  /**
+   * For a finding on this state (rule id, flow; none: the host's), its first remedy that sets
+   * sysctls, checked by the model (undefined: no such finding or remedy). Asked finding by finding.
+   */
+  fixes(sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>): (finding: {id: string; flow?: string}) => Remedy | undefined
 }
 
 /** Enough for any chain the rules have today (generate settles in the same number of rounds). */
@@ -39,19 +43,13 @@ const MAX_ROUNDS = 3
 const key = (id: string, flow?: string) => `${id}\0${flow ?? ''}`
 
 export function judgeRemediesOnHost(findings: Finding[], hooks: HostHooks): void {
-  const before = new Set(hooks.fired(hooks.sysctls, hooks.flows).map((f) => key(f.id, f.flow)))
+  const before = new Set(hooks.fired({}, new Map()).map((f) => key(f.id, f.flow)))
   for (const finding of findings) {
     finding.remedies = finding.remedies.flatMap((remedy) => {
       const judged = judge(finding, remedy, before, hooks)
       return judged ? [judged] : []
     })
   }
-}
-
-function apply(hooks: HostHooks, sysctl: Record<string, string>, flowPatches: Map<string, Record<string, unknown>>) {
-  const sysctls = Object.assign({}, hooks.sysctls, sysctl)
-  const flows = flowPatches.size === 0 ? hooks.flows : hooks.flows.map((f) => (flowPatches.has(f.name) ? patchFlow(f, flowPatches.get(f.name)!) : f))
-  return {sysctls, flows}
 }
 
 function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: HostHooks): Remedy | null {
@@ -61,10 +59,9 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
   if (remedy.flow && finding.flow !== undefined) patches.set(finding.flow, Object.assign({}, remedy.flow))
   const added: {id: string; flow?: string; sysctl: Record<string, string>}[] = []
   for (let round = 0; round <= MAX_ROUNDS; round++) {
-    const state = apply(hooks, sysctl, patches)
     // Only rules as severe as the finding can matter; a flow-only change can only move that flow.
     const onlyFlow = Object.keys(sysctl).length === 0 && patches.size === 1 ? [...patches.keys()][0] : undefined
-    const fired = hooks.fired(state.sysctls, state.flows, finding.severity, onlyFlow)
+    const fired = hooks.fired(sysctl, patches, finding.severity, onlyFlow)
     // What the combination adds must not undo the remedy: its own finding stays cleared.
     if (added.length > 0 && fired.some((f) => f.id === finding.id && f.flow === finding.flow)) return null
     const created = fired.filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
@@ -74,10 +71,9 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
     }
     if (round === MAX_ROUNDS) return null
     // Each created finding's first sysctl remedy, checked by the model on the changed host.
-    const next = hooks.findings(state.sysctls, state.flows, new Set(created.map((c) => c.id)))
+    const fixOf = hooks.fixes(sysctl, patches)
     for (const c of created) {
-      const f = next.find((x) => x.id === c.id && x.flow === c.flow)
-      const fix = f?.remedies.find((r) => r.sysctl !== undefined && Object.keys(r.sysctl).length > 0)
+      const fix = fixOf(c)
       if (!fix?.sysctl) return null
       // A key the combination already sets to another value would undo the remedy itself.
       for (const [k, v] of Object.entries(fix.sysctl)) if (k in sysctl && sysctl[k] !== v) return null

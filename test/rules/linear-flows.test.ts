@@ -1,0 +1,50 @@
+// `check` is linear in flows (issue 11 item 7): judging a remedy for one flow, or a host-wide
+// setting, must not model every flow of the host again. Counted, not timed (speed: bench/flows.js).
+import {readFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {describe, expect, it} from 'vitest'
+
+import {modelCalls} from '../../src/model/flow.js'
+import {evaluateHost} from '../../src/rules/engine.js'
+import {loadRules} from '../../src/rules/load.js'
+import {factsFromDump} from '../../src/sources/dump.js'
+import type {Flow} from '../../src/topology/types.js'
+import {makeFlow} from '../flow.js'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
+const rules = loadRules()
+const facts = factsFromDump(readFileSync(join(root, 'test/fixtures/sysctl-6.18.44.txt')), 'sysctl-6.18.44.txt')
+
+/** bench/flows.js's topology: every role and closer, QPS that vary, some behind NAT. */
+function flows(count: number): Flow[] {
+  return Array.from({length: count}, (_, i) => {
+    const role = (['client', 'server', 'nat'] as const)[i % 3]
+    const nat = role === 'nat' || i % 7 === 0
+    return makeFlow({
+      name: `f${i}`,
+      role,
+      peer: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${1000 + (i % 50000)}`,
+      qps: 1 + ((i * 37) % 2500),
+      closes_first: i % 4 === 0 ? 'server' : 'client',
+      keepalive: i % 5 === 0,
+      ...(nat ? {senders: 8, nat: {port_range: [32768, 60999], conntrack_time_wait: 120, port_mode: 'preserve'}} : {}),
+    })
+  })
+}
+
+function modelsFor(count: number): number {
+  const before = modelCalls.flows
+  evaluateHost(facts, {file: 't.yaml', waivers: [], flows: flows(count)}, rules)
+  return modelCalls.flows - before
+}
+
+describe('check models each flow a bounded number of times', () => {
+  it('twice the flows, at most about twice the flow models (it was four times: every remedy re-ran every flow)', () => {
+    const n100 = modelsFor(100)
+    const n200 = modelsFor(200)
+    expect(n100).toBeGreaterThan(100)
+    expect(n200 / n100).toBeLessThanOrEqual(2.2)
+  })
+})
