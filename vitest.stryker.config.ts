@@ -17,9 +17,10 @@ export default defineConfig({
       'test/model-command.test.ts',
       // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
       // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
-      // targets (the renderers; its netns half is a root suite) and pure (read-back, boot order
-      // in a scratch root, carry, header, summary) need no root and no process.
-      'test/generate/{plan,validate,targets,pure}.test.ts',
+      // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
+      // a scratch root, carry, header, summary, generate() without --apply) need no root and no
+      // process; their mount, chattr and netns halves are root suites, skipped here.
+      'test/generate/{plan,validate,targets,write,pure}.test.ts',
     ],
     env: {TW_NO_ROOT: '1'},
     // One worker thread that keeps its modules between runs: a fresh fork per mutant costs

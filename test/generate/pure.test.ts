@@ -1,4 +1,4 @@
-import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -8,11 +8,11 @@ import {bootFiles, bootSettings, parseSysctlConf, searchPathName} from '../../sr
 import {atCarriedLine, carryable, parseOwnSysctlD, planIsCurrent, withCarriedOver, writableKeys} from '../../src/generate/carry.js'
 import {displayPath, entryComment, hasTwadvisorHeader, noteLines, renderContext, yamlQuote} from '../../src/generate/header.js'
 import {planFromReport, type Plan} from '../../src/generate/plan.js'
-import type {GenerateResult} from '../../src/generate/run.js'
+import {generate, type GenerateRequest, type GenerateResult} from '../../src/generate/run.js'
 import {summaryLines} from '../../src/generate/summary.js'
 import {TARGETS, type TargetName} from '../../src/generate/targets/index.js'
 import {verifyRendered} from '../../src/generate/verify.js'
-import {incidentReport, ROOT, scratchDir} from './helpers.js'
+import {finding, fixtureFacts, incidentReport, refusal, remedy, report, ROOT, scratchDir} from './helpers.js'
 
 // The parts of `generate` that need no root: reading back rendered files, the systemd-sysctl
 // search path in a scratch root, the settings carried from a file twadvisor wrote, the header,
@@ -271,5 +271,77 @@ describe('summary lines', () => {
       `at boot: ${O} is not in the systemd-sysctl search path, so nothing loads it at boot`,
       'at boot (systemd-sysctl order; the last file that sets a key wins):',
     ])
+  })
+})
+
+describe('generate (library) without apply: stdout, write, check, diff, carry', () => {
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({dir, cleanup} = scratchDir('twgenlib-')))
+  afterEach(() => cleanup())
+  const req = (extra: Partial<GenerateRequest> = {}): GenerateRequest => ({report: incidentReport(), facts: fixtureFacts(), topologyFile: TOPOLOGY, target: 'sysctl.d', ...extra})
+  const rules = [
+    {id: 'client-port-exhaustion', remedies: [{sysctl: {'net.ipv4.ip_local_port_range': '1'}}]},
+    {id: 'server-tw-collision-shared', remedies: [{sysctl: {'net.ipv4.tcp_max_tw_buckets': '1'}}]},
+    {id: 'fin', remedies: [{sysctl: {'net.ipv4.tcp_fin_timeout': '1'}}]},
+  ] as never[]
+
+  it('prints by default; --diff, --check and --apply need an output; an empty output names no file', async () => {
+    const r = await generate(req())
+    expect(r.exitCode).toBe(0)
+    expect(r.output).toBeUndefined()
+    expect(r.text).toContain('net.ipv4.tcp_max_tw_buckets = 5000\n')
+    for (const flag of ['diff', 'check'] as const) {
+      const e = await refusal(generate(req({[flag]: true})))
+      expect([e.code, e.position.field]).toEqual(['generate.output', `--${flag}`])
+    }
+    expect((await refusal(generate(req({output: '  '})))).code).toBe('generate.output')
+    expect((await refusal(generate(req({apply: true, target: 'tuned'})))).code).toBe('generate.apply-target')
+    expect((await refusal(generate(req({apply: true, check: true})))).code).toBe('generate.apply-mode')
+    expect((await refusal(generate(req({apply: true, diff: true})))).code).toBe('generate.apply-mode')
+  })
+
+  it('writes, then is current; --check exits 2 only when the file would change; --diff shows the change', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    const check0 = await generate(req({output, check: true}))
+    expect([check0.changed, check0.exitCode, check0.foreign, check0.diff]).toEqual([true, 2, false, undefined])
+    const diff0 = await generate(req({output, diff: true}))
+    expect([diff0.exitCode, diff0.diff!.split('\n')[0]]).toEqual([0, '--- /dev/null'])
+    const w = await generate(req({output}))
+    expect([w.changed, w.write?.created, w.exitCode]).toEqual([true, true, 0])
+    expect(readFileSync(output, 'utf8')).toBe(w.text)
+    const again = await generate(req({output, check: true}))
+    expect([again.changed, again.exitCode, again.carried]).toEqual([false, 0, undefined])
+    expect((await generate(req({output, diff: true}))).diff).toBe('')
+    expect((await generate(req({output}))).write).toEqual({path: output, changed: false, created: false})
+  })
+
+  it('keeps the settings it wrote when their findings are gone, drops hand-added ones', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    await generate(req({output}))
+    writeFileSync(output, readFileSync(output, 'utf8') + '# fin: shorter FIN_WAIT2\nnet.ipv4.tcp_fin_timeout = 30\nkernel.core_pattern = core\n')
+    // Only one finding left: the other keys stay, the hand-added one goes.
+    const only = report([finding('client-port-exhaustion', [remedy({sysctl: {'net.ipv4.ip_local_port_range': '10000 65535'}, why: 'More source ports toward the cache.'})])])
+    const r = await generate(req({output, report: only, rules, check: true}))
+    // In the existing file's order.
+    expect(r.carried).toEqual(['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_fin_timeout'])
+    expect(r.dropped).toEqual([{key: 'kernel.core_pattern', line: 13, why: 'no twadvisor rule comment above it (added by hand?)'}])
+    expect([r.changed, r.exitCode]).toEqual([true, 2])
+    expect(r.plan.entries.map((e) => e.key)).toEqual(['net.ipv4.ip_local_port_range', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'])
+    expect(r.text).toContain('# fin: shorter FIN_WAIT2\nnet.ipv4.tcp_fin_timeout = 30\n')
+    expect(r.text).not.toContain('core_pattern')
+    // A foreign file is neither carried from nor written without --force.
+    writeFileSync(output, 'net.ipv4.tcp_fin_timeout = 30\n')
+    const f = await generate(req({output, rules, check: true}))
+    expect([f.foreign, f.carried, f.dropped, f.exitCode]).toEqual([true, undefined, undefined, 2])
+    expect(summaryLines(f)).toContain(`${output} was not written by twadvisor: writing it needs --force (a backup is kept)`)
+  })
+
+  it('an error about a carried key names its line in the existing file', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    writeFileSync(output, '# Generated by twadvisor 0.1.0 (target sysctl.d); regenerate rather than edit.\n# fin: x\nnet.ipv4.tcp_fin_timeout = banana\n')
+    const e = await refusal(generate(req({output, rules})))
+    expect(e.position).toMatchObject({file: output, line: 3, field: 'net.ipv4.tcp_fin_timeout'})
+    expect(e.message).toMatch(/^carried over from the existing file: /)
   })
 })
