@@ -15,6 +15,8 @@ export default defineConfig({
       'test/rules/**/*.test.ts',
       'test/topology/**/*.test.ts',
       'test/model-command.test.ts',
+      // The topology loader's hostile inputs (parseTopology in-process; the other harden files run bin/run.js).
+      'test/harden/topology.test.ts',
       // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
       // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
       // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
