@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {isMainThread} from 'node:worker_threads'
 
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
@@ -28,7 +29,8 @@ describe('the atomic writer in a scratch directory', () => {
   afterEach(() => cleanup())
 
   describe('writeFileAtomic', () => {
-    it('creates the file with mode 0644 whatever the umask', async () => {
+    // process.umask() cannot be set in a worker thread (the mutation run's pool): there, skipped.
+    it.skipIf(!isMainThread)('creates the file with mode 0644 whatever the umask', async () => {
       const file = join(dir, '60-twadvisor.conf')
       const old = process.umask(0o077)
       try {
