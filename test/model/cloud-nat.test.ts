@@ -82,7 +82,20 @@ describe('cloud NAT quotas', () => {
     expect(m.cloudNatExhausted).toBe(false)
     expect(m.cloudNatQuotaNeeded).toBeNull()
     expect(m.cloudNatUnitsNeeded).toBeNull()
+    // The gateway's 128/s is below what the flow's own model allows through a Linux NAT on the same
+    // pool (1,736/s): the quota is the limit. 100 / 128 = 0.78; target 128 / 1.1 = 116.4.
+    expect(m.safeQps).toBe(128)
+    expect(m.margin).toBeCloseTo(100 / 128, 12)
+    expect(m.targetQps).toBeCloseTo(128 / 1.1, 12)
     // Exactly at capacity is not exhausted.
     expect(modelFlow(host, cloud({kind: 'azure-lb-outbound'}, {senders: 60, client_addresses: 1, qps: 128})).cloudNatExhausted).toBe(false)
+  })
+
+  it('a quota above the flow\'s own limit leaves that limit: 60 VMs × 60,000 ports / 120 s = 30,000/s, but the client\'s ports give out at 28,232 / 60 s = 470.5/s', () => {
+    const m = modelFlow(host, cloud({kind: 'gcp-cloud-nat', ports_per_vm: 60000}, {role: 'client', closes_first: 'client', senders: 60, qps: 600}))
+    expect(m.cloudNatCapacityQps).toBe(30000)
+    expect(m.cloudNatExhausted).toBe(false)
+    expect(m.safeQps).toBeCloseTo(28232 / 60, 9)
+    expect(m.margin).toBeCloseTo(600 / (28232 / 60), 9)
   })
 })
