@@ -67,4 +67,11 @@ describe('the topology loader', () => {
     const id = errorOf(MIN + 'waivers:\n  - id: "Bad Id"\n    reason: r\n')
     expect(id.message).not.toMatch(/ip:port|host name|kernel release|one line/)
   })
+
+  it('a non-finite number anywhere is found, after finite ones and past nulls', () => {
+    const e = errorOf(MIN + '    client_port_range: [1024, .inf]\n')
+    expect([e.message, e.position.field, e.position.line]).toEqual(['must be a finite number', 'flows.0.client_port_range.1', 8])
+    const n = errorOf(MIN.replace('host: web-01', 'host: ~') + '    client_port_range: [1024, .nan]\n')
+    expect(n.position.field).toBe('flows.0.client_port_range.1')
+  })
 })
