@@ -74,4 +74,13 @@ describe('the topology loader', () => {
     const n = errorOf(MIN.replace('host: web-01', 'host: ~') + '    client_port_range: [1024, .nan]\n')
     expect(n.position.field).toBe('flows.0.client_port_range.1')
   })
+
+  it('ordinary reuse past yaml\'s default of 100 alias expansions loads (the limit is 1,000)', () => {
+    // The first flow anchors its nat; 150 more flows reuse it (150 expansions).
+    const flows = Array.from({length: 150}, (_, i) => `  - {name: f${i}, role: client, peer: "10.0.0.1:80", qps: 1, closes_first: client, nat: *pool}`)
+    const first = '  - {name: a, role: client, peer: "10.0.0.1:80", qps: 1, closes_first: client, nat: &pool {port_range: [1024, 65535], conntrack_time_wait: 120}}'
+    const t = parseTopology(['host: h', 'flows:', first, ...flows, ''].join('\n'), FILE)
+    expect(t.flows).toHaveLength(151)
+    expect(t.flows[150]!.nat?.port_range).toEqual([1024, 65535])
+  })
 })
