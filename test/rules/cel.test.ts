@@ -18,6 +18,7 @@ describe('formatNumber and formatPercent', () => {
     expect(formatNumber(0.01234)).toBe('0.012')
     expect(formatNumber(0.0001)).toBe('0')
     expect(formatNumber(5)).toBe('5')
+    expect(formatNumber(0)).toBe('0')
     expect(formatNumber(-1234.4)).toBe('-1,234')
     expect(formatNumber(-0.5)).toBe('-0.5')
     expect(formatNumber(Infinity)).toBe('unlimited')
