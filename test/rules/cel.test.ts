@@ -74,7 +74,7 @@ describe('templates', () => {
 })
 
 describe('report: counts and exit codes', () => {
-  const f = (severity: Finding['severity'], waived?: string): Finding => ({id: 'x', severity, title: 'x', message: 'x', evidence: {}, remedies: [], references: [], ...(waived ? {waived} : {})})
+  const f = (severity: Finding['severity'], waived?: string): Finding => ({id: 'x', severity, title: 'x', message: 'x', evidence: {}, remedies: [], references: [], ...(waived ? {waived: {reason: waived}} : {})})
   const h = (findings: Finding[], extra: Partial<HostReport> = {}): HostReport => ({host: 'h', kernel: null, source: 's', findings, ...extra})
 
   it('counts unwaived findings by severity across hosts', () => {
