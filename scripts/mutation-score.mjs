@@ -5,7 +5,9 @@
 // README as equivalent.
 import {readFileSync} from 'node:fs'
 
-const report = JSON.parse(readFileSync(process.argv[2] ?? 'reports/mutation/mutation.json', 'utf8'))
+// `--list` may come before or after the report's path (the README writes it alone).
+const file = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'reports/mutation/mutation.json'
+const report = JSON.parse(readFileSync(file, 'utf8'))
 const folders = new Map()
 const survivors = []
 for (const [file, {mutants, source}] of Object.entries(report.files)) {

@@ -88,9 +88,3 @@ export function collisionShare(selection: PortSelection, intervalConnects: numbe
   if (selection === 'parity-random') return 1 - Math.exp((-seconds * qps) / intervalConnects)
   return intervalConnects / qps < seconds ? 1 : 0
 }
-
-/** The largest qps per tuple space whose collision share stays within `budget`. */
-export function qpsForCollisionShare(selection: PortSelection, intervalConnects: number, seconds: number, budget: number): number {
-  if (selection === 'parity-random') return (-Math.log(1 - budget) * intervalConnects) / seconds
-  return intervalConnects / seconds
-}

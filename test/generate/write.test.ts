@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {isMainThread} from 'node:worker_threads'
 
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
@@ -21,12 +22,15 @@ function noLeftovers(dir: string): void {
 
 let dir: string
 let cleanup: () => void
-rootSuite('the atomic writer on real file systems', 'mounts, chown, privilege drop', () => {
+// Most of the writer needs no root (a scratch directory): these also run under mutation testing.
+// A read-only mount and chattr +i need root (the root suite below).
+describe('the atomic writer in a scratch directory', () => {
   beforeEach(() => ({dir, cleanup} = scratchDir('twwrite-')))
   afterEach(() => cleanup())
 
   describe('writeFileAtomic', () => {
-    it('creates the file with mode 0644 whatever the umask', async () => {
+    // process.umask() cannot be set in a worker thread (the mutation run's pool): there, skipped.
+    it.skipIf(!isMainThread)('creates the file with mode 0644 whatever the umask', async () => {
       const file = join(dir, '60-twadvisor.conf')
       const old = process.umask(0o077)
       try {
@@ -89,12 +93,41 @@ rootSuite('the atomic writer on real file systems', 'mounts, chown, privilege dr
       await expect(writeFileAtomic(file, 'host: y\n', {isOurs: (t) => t.startsWith('host:')})).resolves.toMatchObject({changed: true})
     })
 
+    it('numbers a second backup instead of overwriting the first, with the mode asked for', async () => {
+      const file = join(dir, '60-twadvisor.conf')
+      writeFileSync(file, FOREIGN)
+      writeFileSync(file + BACKUP_SUFFIX, 'older backup\n')
+      expect(await writeFileAtomic(file, OURS, {force: true, mode: 0o600})).toEqual({path: file, changed: true, created: false, backup: file + BACKUP_SUFFIX + '.1'})
+      expect(readFileSync(file + BACKUP_SUFFIX, 'utf8')).toBe('older backup\n')
+      expect(readFileSync(file + BACKUP_SUFFIX + '.1', 'utf8')).toBe(FOREIGN)
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(statSync(file + BACKUP_SUFFIX + '.1').mode & 0o777).toBe(0o600)
+      // A file of ours is replaced without a backup, even with --force.
+      expect((await writeFileAtomic(file, NEWER, {force: true})).backup).toBeUndefined()
+      expect(readdirSync(dir).sort()).toEqual(['60-twadvisor.conf', '60-twadvisor.conf' + BACKUP_SUFFIX, '60-twadvisor.conf' + BACKUP_SUFFIX + '.1'])
+    })
+
+    it('names the errno and what it means when the directory is missing', async () => {
+      const file = join(dir, 'nope', '60-twadvisor.conf')
+      const e = await refusal(writeFileAtomic(file, OURS))
+      expect(e.code).toBe('write.failed')
+      expect(e.oneLine()).toContain(`cannot create a file in ${join(dir, 'nope')}: ENOENT (no such directory)`)
+      expect(await readExisting(file)).toBeNull()
+    })
+
     it('refuses a directory, not a file, at the path', async () => {
       const sub = join(dir, 'sub')
       mkdirSync(sub)
       expect((await refusal(writeFileAtomic(sub, OURS))).code).toBe('write.not-file')
     })
+  })
+})
 
+rootSuite('the atomic writer on real file systems', 'mounts, chattr', () => {
+  beforeEach(() => ({dir, cleanup} = scratchDir('twwrite-')))
+  afterEach(() => cleanup())
+
+  describe('writeFileAtomic', () => {
     it('reports a read-only file system as a clear error, the existing file byte-identical', async () => {
       const mnt = join(dir, 'ro')
       mkdirSync(mnt)

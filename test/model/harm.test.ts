@@ -150,6 +150,10 @@ describe('predicted stall share for the lab scenarios (6.18 server and clients)'
     expect(p.stall_share).toBeGreaterThan(r * rr)
     expect(p.stall_share).toBeLessThan(r * rr * 1.05)
     expect(p.harmful).toBe(false)
+    // The other half keep their own port: each sender connects 100 / 2 = 50/s over its 500
+    // first-parity ports, so 1 − exp(−60 · 50 / 500) = 1 − e^−6 of them meet their own TIME_WAIT
+    // (accepted: same 4-tuple, same timestamp offset). Collisions = 1/2 · 2500/64012 + 1/2 · (1 − e^−6).
+    expect(p.collision_share).toBeCloseTo(0.5 * (2500 / 64012) + 0.5 * (1 - Math.exp(-6)), 9)
   })
 
   it('holes at 400/s with tcp_rfc1337=0: rejected ≈ 4.3 %, stall ≈ 0.36 % (over the budget; lab: 0.34 %)', () => {
