@@ -66,20 +66,30 @@ interface Evaluation {
   totals?: Totals
   /** The host's accounting under changed settings (changedSettings), by patch; without the per-flow entries. */
   settings?: Map<string, HostAccounting>
+  /** Per flow rule: whether it fired on each flow (1), did not (0), or was not asked (undefined); firedOn fills it. */
+  verdicts?: Map<LoadedRule, Uint8Array>
+  /** The evaluation this one changed (its flows' contexts and the rules' verdicts are re-used where their inputs are the same). */
+  from?: Evaluation
 }
 
-/** `params` may be passed in when only the flows changed (a flow remedy): the host did not. */
-function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params = hostParams(facts, kernelOverride)): Evaluation {
+/**
+ * `params` may be passed in when only the flows changed (a flow remedy): the host did not.
+ * `from`: an evaluation of the same host before a change, whose flows' contexts are re-used for
+ * the flows the change left alone (and firedOn re-uses its verdicts where their inputs are equal).
+ */
+function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params = hostParams(facts, kernelOverride), opts: {from?: Evaluation} = {}): Evaluation {
+  const from = opts.from?.exhaustive ? undefined : opts.from
   const model = runModel(params, flows)
+  const fromFlows = from?.base.flows as Ctx[] | undefined
   const base: Ctx = {
     host: hostContext(params, model.host, flows.length),
     sysctl: facts.sysctls,
     counters: facts.counters,
     // Every flow of the host, so a rule about one flow can ask about the others.
-    flows: flows.map(flowCtx),
+    flows: from ? flows.map((f, i) => (f === from.flows[i] ? fromFlows![i]! : flowCtx(f))) : flows.map(flowCtx),
     models: model.flows,
   }
-  return {facts, flows, params, model, base, flowContexts: []}
+  return {facts, flows, params, model, base, flowContexts: [], from}
 }
 
 /** The CEL `host`: the host's model and settings (-1 where a key is absent). */
@@ -307,7 +317,8 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: E
   const seen = new Map<string, Fired[]>()
   return {
     fired(sysctl, patches, minSeverity, onlyFlow) {
-      base ??= sameHost(ev, state({}, new Map()).facts, topology.kernel)
+      // Exhaustive: nothing re-used from it either (the reference the fast paths are held to).
+      base ??= Object.assign(sameHost(ev, state({}, new Map()).facts, topology.kernel), {exhaustive: ev.exhaustive})
       if (Object.keys(sysctl).length === 0 && patches.size === 1 && onlyFlow !== undefined) {
         const [name, patch] = [...patches][0]!
         const idx = totalsOf(base).byName.get(name)
@@ -323,14 +334,14 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: E
       let out = seen.get(key)
       if (!out) {
         const s = state(sysctl, patches)
-        const ev = Object.keys(sysctl).length === 0 && patches.size === 0 ? base : evaluation(s.facts, s.flows, topology.kernel)
+        const ev = Object.keys(sysctl).length === 0 && patches.size === 0 ? base : evaluation(s.facts, s.flows, topology.kernel, undefined, {from: base})
         seen.set(key, (out = firedOn(ev, rules, minSeverity, onlyFlow)))
       }
       return out
     },
     fixes(sysctl, patches) {
       const s = state(sysctl, patches)
-      const ev = evaluation(s.facts, s.flows, topology.kernel)
+      const ev = evaluation(s.facts, s.flows, topology.kernel, undefined, {from: base})
       return (c) => firstSysctlFix(ev, rules, c, topology.kernel)
     },
   }
@@ -415,22 +426,82 @@ function relevantSysctls(all: Record<string, string>): Record<string, string> {
   return out
 }
 
-/** Which rules fire on one host state (for judging remedies on the whole host): no messages, no remedies. */
+/**
+ * Which rules fire on one host state (for judging remedies on the whole host): no messages, no
+ * remedies. On a changed host (`ev.from`), a flow rule's verdict on a flow is the unchanged
+ * host's when every input its `when` reads is equal there (same flow, equal model and host
+ * fields: whenReads), so a host-wide change evaluates the rules again only where it moved them.
+ */
 function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'info', onlyFlow?: string): Fired[] {
   const out: Fired[] = []
   const min = severityRank(minSeverity)
+  const from = ev.from?.verdicts && ev.from.flows.length === ev.flows.length ? ev.from : undefined
+  // Verdicts are kept on the host the changes start from (judgement's unchanged host).
+  const keep = ev.from === undefined && onlyFlow === undefined ? (ev.verdicts ??= new Map()) : undefined
   for (const rule of rules) {
     if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
     if (rule.applies_to === 'host') {
       if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
       continue
     }
+    const reads = from ? whenReads(rule) : null
+    const prev = reads ? from!.verdicts!.get(rule) : undefined
+    const reuse = prev !== undefined && reads!.host.every((k) => sameValue((ev.base.host as Ctx)[k], (from!.base.host as Ctx)[k]))
+    const models = ev.model.flows
+    const prevModels = from?.model.flows
+    let verdicts: Uint8Array | undefined
+    if (keep) keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
     ev.flows.forEach((f, i) => {
       if (onlyFlow !== undefined && f.name !== onlyFlow) return
-      if ((rule.applies_to === 'any' || f.role === rule.applies_to) && fires(rule, contextFor(ev, i))) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) return
+      let v = reuse && prev[i]! !== 0 && f === from!.flows[i] && reads!.model.every((k) => sameValue((models[i] as unknown as Ctx)[k], (prevModels![i] as unknown as Ctx)[k])) ? prev[i] === 2 : undefined
+      v ??= fires(rule, contextFor(ev, i))
+      if (verdicts) verdicts[i] = v ? 2 : 1
+      if (v) out.push({id: rule.id, flow: f.name, severity: rule.severity})
     })
   }
   return out
+}
+
+/** Equal as a rule sees them (numbers by Object.is: -0 and 0, NaN apart from nothing else). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameValue((a as Ctx)[k], (b as Ctx)[k]))
+}
+
+/**
+ * The fields a flow rule's `when` reads: `model.x` and `host.x` (its `flow` is compared as the
+ * same object). Null when it reads anything else, or reads in a way this cannot follow (another
+ * variable, `sysctl`, `counters`, `flows`, `models`, a macro's variable, a field by computed name):
+ * its verdict is then always evaluated. Conservative: string literals are dropped first, and any
+ * name this does not know makes it null.
+ */
+const whenReadsOf = new WeakMap<LoadedRule, {model: string[]; host: string[]} | null>()
+const CEL_WORDS = new Set(['true', 'false', 'null', 'in', 'int', 'uint', 'double', 'string', 'bool', 'size', 'has', 'kv', 'fmt', 'pct'])
+function whenReads(rule: LoadedRule): {model: string[]; host: string[]} | null {
+  let reads = whenReadsOf.get(rule)
+  if (reads !== undefined) return reads
+  const text = rule.when.replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"/g, "''")
+  const model = new Set<string>()
+  const host = new Set<string>()
+  reads = {model: [], host: []}
+  // Names not after a dot (or inside a number): the roots of every path the expression reads.
+  for (const m of text.matchAll(/(?<![\w.])[A-Za-z_]\w*/g)) {
+    const name = m[0]
+    const field = /^\s*\.\s*([A-Za-z_]\w*)/.exec(text.slice(m.index + name.length))
+    if (name === 'flow' && field) continue
+    if ((name === 'model' || name === 'host') && field) (name === 'model' ? model : host).add(field[1]!)
+    else if (!CEL_WORDS.has(name)) {
+      reads = null
+      break
+    }
+  }
+  if (reads) reads = {model: [...model], host: [...host]}
+  whenReadsOf.set(rule, reads)
+  return reads
 }
 
 /** A rule or remedy gated on kernel facts runs only where all of them hold (src/facts/kernel-facts.ts). */
@@ -518,7 +589,7 @@ function rerun(
   let after = ev.exhaustive ? undefined : reruns.get(key)
   if (!after) {
     const flows = flowPatch && idx !== null ? ev.flows.map((f, i) => (i === idx ? patched(f) : f)) : ev.flows
-    after = sysctl ? evaluation(facts, flows, kernel) : evaluation(facts, flows, kernel, ev.params)
+    after = sysctl ? evaluation(facts, flows, kernel, undefined, {from: ev}) : evaluation(facts, flows, kernel, ev.params, {from: ev})
     // Kept for the next rule with the same patch, unless it changes one flow: a host's worth of
     // model per flow would make memory quadratic (one-flow changes are judged by changedFlow).
     if (!ev.exhaustive && !(flowPatch && idx !== null)) reruns.set(key, after)
