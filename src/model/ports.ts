@@ -51,6 +51,8 @@ function countIn(a: number, b: number, parity: number | null): number {
 function countPorts(range: [number, number], reserved: [number, number][], parity: number | null): number {
   const [lo, hi] = range
   let total = countIn(lo, hi, parity)
+  // Nothing reserved (the usual case): no merged copy to build, per flow and bisection step.
+  if (reserved.length === 0) return total
   for (const [a, b] of mergeRanges(reserved)) total -= countIn(Math.max(a, lo), Math.min(b, hi), parity)
   return total
 }
