@@ -451,21 +451,31 @@ function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'i
     const prevModels = from?.model.flows
     let verdicts: Uint8Array | undefined
     if (keep) keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
-    ev.flows.forEach((f, i) => {
-      if (onlyFlow !== undefined && f.name !== onlyFlow) return
-      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) return
-      let v = reuse && prev[i]! !== 0 && f === from!.flows[i] && reads!.model.every((k) => sameValue((models[i] as unknown as Ctx)[k], (prevModels![i] as unknown as Ctx)[k])) ? prev[i] === 2 : undefined
+    const fields = reads?.model ?? []
+    // A plain loop, no closure per flow: at 10,000 flows this runs ~1.4 million times per check.
+    for (let i = 0; i < ev.flows.length; i++) {
+      const f = ev.flows[i]!
+      if (onlyFlow !== undefined && f.name !== onlyFlow) continue
+      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
+      let v: boolean | undefined
+      if (reuse && prev[i] !== 0 && f === from!.flows[i]) {
+        const a = models[i] as unknown as Ctx
+        const b = prevModels![i] as unknown as Ctx
+        let same = true
+        for (let j = 0; same && j < fields.length; j++) same = sameValue(a[fields[j]!], b[fields[j]!])
+        if (same) v = prev[i] === 2
+      }
       v ??= fires(rule, contextFor(ev, i))
       if (verdicts) verdicts[i] = v ? 2 : 1
       if (v) out.push({id: rule.id, flow: f.name, severity: rule.severity})
-    })
+    }
   }
   return out
 }
 
 /** Equal as a rule sees them (numbers by Object.is: -0 and 0, NaN apart from nothing else). */
 function sameValue(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true
+  if (a === b ? a !== 0 || Object.is(a, b) : a !== a && b !== b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
   const ka = Object.keys(a)
   const kb = Object.keys(b)
