@@ -235,7 +235,10 @@ export function widenRange(range: [number, number], needed: number, host: HostPa
   for (const hi0 of [range[1], MAX_PORT]) {
     const hi = hi0 % 2 === 1 ? hi0 : hi0 - 1
     let lo = hi - needed + 1
-    lo -= reservedWithin(lo, hi)
+    // Lowering the low end can take in more reserved ports: extend until the usable count holds.
+    for (let usable = needed - reservedWithin(lo, hi); usable < needed && lo >= floor; usable = hi - lo + 1 - reservedWithin(lo, hi)) {
+      lo -= needed - usable
+    }
     if (lo % 2 === 1) lo -= 1
     if (lo >= floor) return [Math.min(lo, range[0]), hi]
   }

@@ -44,6 +44,8 @@ export class Expressions {
 }
 
 export function formatNumber(x: number): string {
+  // NaN is a model defect; print it as unknown rather than as a limit it is not.
+  if (Number.isNaN(x)) return 'unknown'
   if (!Number.isFinite(x)) return x > 0 ? 'unlimited' : '-unlimited'
   const abs = Math.abs(x)
   const digits = Number.isInteger(x) || abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3

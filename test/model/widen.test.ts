@@ -36,6 +36,16 @@ describe('widenRange', () => {
     expect(usablePorts([30000, 60999], h.reservedPorts)).toBe(30000)
   })
 
+  it('reserved ports the lowered low end takes in count too', () => {
+    // 30500-30999 and 40000-40999 reserved. lo = 31000 takes in 40000-40999: 1,000 short, so
+    // lo = 30000; that takes in 30500-30999: 500 short, so lo = 29500 (even). 60999 − 29500 + 1 =
+    // 31,500 ports, 1,500 reserved: 30,000 usable. (Counting only the first window's reserved
+    // ports gave 30000-60999, 29,500 usable: a remedy range short of what it promised.)
+    const h = host({'net.ipv4.ip_local_reserved_ports': '30500-30999,40000-40999'})
+    expect(widenRange([32768, 60999], 30000, h)).toEqual([29500, 60999])
+    expect(usablePorts([29500, 60999], h.reservedPorts)).toBe(30000)
+  })
+
   it('raises the high end to 65535 when lowering alone would cross ip_unprivileged_port_start', () => {
     // From 40001: lo = 40001 − 40000 + 1 = 2 < 1024; from 65535: lo = 25536 (even).
     expect(widenRange([32768, 40001], 40000, host())).toEqual([25536, 65535])

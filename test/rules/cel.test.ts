@@ -23,6 +23,7 @@ describe('formatNumber and formatPercent', () => {
     expect(formatNumber(-0.5)).toBe('-0.5')
     expect(formatNumber(Infinity)).toBe('unlimited')
     expect(formatNumber(-Infinity)).toBe('-unlimited')
+    expect(formatNumber(NaN)).toBe('unknown')
   })
 
   it('percent: whole from 10 % (and 0), one decimal below', () => {
