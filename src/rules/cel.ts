@@ -59,7 +59,11 @@ export function formatNumber(x: number): string {
 
 export function formatPercent(x: number): string {
   const p = x * 100
-  return `${p >= 10 || p === 0 ? Math.round(p) : p.toFixed(1)} %`
+  if (p >= 10 || p === 0) return `${Math.round(p)} %`
+  if (p >= 1) return `${p.toFixed(1)} %`
+  // Below 1 %, two significant digits: shares near the 0.1 % harm budget must not print as 0.0 %.
+  const two = Number(p.toPrecision(2))
+  return `${two >= 1 ? two.toFixed(1) : two} %`
 }
 
 /** CEL ints come back as bigint; everything leaving the engine is plain JSON data. */

@@ -26,13 +26,17 @@ describe('formatNumber and formatPercent', () => {
     expect(formatNumber(NaN)).toBe('unknown')
   })
 
-  it('percent: whole from 10 % (and 0), one decimal below', () => {
+  it('percent: whole from 10 % (and 0), one decimal from 1 %, two significant digits below', () => {
     expect(formatPercent(0.35)).toBe('35 %')
     // 0.1 × 100 is exactly 10 in binary floating point.
     expect(formatPercent(0.1)).toBe('10 %')
-    expect(formatPercent(0.0097)).toBe('1.0 %')
+    expect(formatPercent(0.0097)).toBe('0.97 %')
     expect(formatPercent(0.0449)).toBe('4.5 %')
     expect(formatPercent(0)).toBe('0 %')
+    // Issue 10's Why B: 0.0193 % predicted to stall against the 0.1 % budget (was "0.0 %").
+    expect(formatPercent(0.000193)).toBe('0.019 %')
+    expect(formatPercent(0.001)).toBe('0.1 %')
+    expect(formatPercent(0.00999)).toBe('1.0 %')
     expect(formatPercent(1)).toBe('100 %')
   })
 })
