@@ -20,6 +20,12 @@ export interface Scenario {
   sysctls: Record<string, string>
   /** Only the before phase is measured; a remedy scenario declares the remedied state itself. */
   remedy?: LabRemedy
+  /**
+   * Why CI leaves this scenario out of its matrix (`npm run fidelity` and `lab --fidelity` still
+   * run it): a flow whose measured stall share sits within a small factor of the harm budget,
+   * where a bounded window cannot promise a verdict on every run.
+   */
+  notInCi?: string
 }
 
 const SERVER = '198.19.0.2:8080'
@@ -121,7 +127,7 @@ export const SCENARIOS: Scenario[] = [
   {id: 'nat-preserve-own', title: '2 senders behind a port-preserving NAT re-using their own ports', flow: preserveOwn, sysctls: {}},
   {id: 'nat-preserve-own-rfc1337', title: 'the same, server tcp_rfc1337=1', flow: preserveOwn, sysctls: {'net.ipv4.tcp_rfc1337': '1'}},
   {id: 'why-remap-nots', title: 'issue 10 Why A: 2 senders remapped into a 1000-port pool at 125/s, server tcp_timestamps=0', flow: whyRemapNots, sysctls: {'net.ipv4.tcp_timestamps': '0'}},
-  {id: 'why-preserve-rfc1337', title: 'issue 10 Why B: 2 senders on one shared 1000-port range behind a port-preserving NAT, server tcp_rfc1337=1', flow: whyPreserveRfc1337, sysctls: {'net.ipv4.tcp_rfc1337': '1'}},
+  {id: 'why-preserve-rfc1337', title: 'issue 10 Why B: 2 senders on one shared 1000-port range behind a port-preserving NAT, server tcp_rfc1337=1', flow: whyPreserveRfc1337, sysctls: {'net.ipv4.tcp_rfc1337': '1'}, notInCi: 'near the 0.1 % budget: measured 0.022-0.089 % at 100/s from run to run on 6.18.44 (one CI run of four ended inconclusive, 16 of 18,000 [0.055 %, 0.144 %]), while the model predicts 0.019 %'},
   {id: 'nat-fully-random-small', title: 'one sender, NAT fully-random into 1000 ports at 120/s', flow: fullyRandom, sysctls: {}},
   {
     id: 'nat-fully-random-full',
