@@ -18,7 +18,8 @@ import type {Discovery} from '../../src/discover/infer.js'
 import {parseTopology} from '../../src/topology/load.js'
 import {addNs, addVeth, exec, preflight, removeNs, runIn, setSysctls} from '../../src/lab/system.js'
 import {BIN, ROOT} from '../e2e/helpers.js'
-import {buildDriver, leftovers, requireRoot} from './helpers.js'
+import {rootSuite} from '../root.js'
+import {buildDriver, leftovers} from './helpers.js'
 
 const tag = `dsc${Math.random().toString(36).slice(2, 5)}`
 const ns = (role: string) => `twlab-${process.pid}-${tag}-${role}`
@@ -81,8 +82,9 @@ flows:
     closes_first: client
 `
 
+// Skipped with its reason without root (test/root.ts); required, and failing, in CI.
+rootSuite('discover on the incident rebuilt in namespaces (setup)', 'network namespaces, nftables', () => {
 beforeAll(async () => {
-  requireRoot()
   preflight()
   const driver = buildDriver()
   const execa = await exec()
@@ -236,4 +238,5 @@ describe('discover on the incident rebuilt in namespaces', () => {
     expect(ids(checkDiscovered.stdout)).toEqual(declared)
     expect(checkDiscovered.code).toBe(checkDeclared.code)
   })
+})
 })

@@ -1,8 +1,8 @@
 /**
  * The fidelity matrix (src/lab/scenarios.ts) on this kernel: each scenario's predicted stall
  * share against the measured one's 95 % interval (src/lab/stats.ts `agreement`). Needs root,
- * iproute2 and nftables (CI runs as root); without them the suite fails with the reason, it
- * never skips. Scenarios run three at a time (each in its own namespaces), each window sized
+ * iproute2 and nftables (CI runs as root): without root the suite is skipped with its reason
+ * (test/root.ts), and CI=true turns that skip into a failure. Scenarios run three at a time (each in its own namespaces), each window sized
  * to decide and extended at most three times; the whole file takes about 4-5 minutes on 2 CPUs.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -11,7 +11,8 @@ import {modelFor, topRemedy} from '../../src/lab/remedy.js'
 import {runLab} from '../../src/lab/run.js'
 import {runFidelity, SCENARIOS, scenarioFacts, type FidelityRow} from '../../src/lab/scenarios.js'
 import {preflight} from '../../src/lab/system.js'
-import {buildDriver, leftovers, requireRoot} from './helpers.js'
+import {rootSuite} from '../root.js'
+import {buildDriver, leftovers} from './helpers.js'
 
 let rows: FidelityRow[] = []
 /** CI's matrix: every scenario but those too near the budget to decide on every run (each says why). */
@@ -24,8 +25,9 @@ const MATRIX = SCENARIOS.filter((s) => s.notInCi === undefined)
  */
 const MATRIX_TIMEOUT_MS = 600_000
 
+// Skipped with its reason without root (test/root.ts); required, and failing, in CI.
+rootSuite('the fidelity matrix on this kernel', 'network namespaces, nftables', () => {
 beforeAll(async () => {
-  requireRoot()
   preflight()
   const driver = buildDriver()
   rows = await runFidelity(MATRIX, runLab, {
@@ -103,4 +105,5 @@ describe('fidelity: predicted stall share against this kernel', () => {
     expect(offered).toBeGreaterThan(0)
     expect(Number(capped.sysctls['net.ipv4.tcp_max_tw_buckets'])).toBeLessThanOrEqual(offered)
   })
+})
 })

@@ -19,13 +19,6 @@ export function buildDriver(): string {
   return file
 }
 
-/** Tests that need the kernel fail loudly without root: CI runs them as root (.ci/run). */
-export function requireRoot(): void {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new Error('the lab tests need root (network namespaces, nftables); run them as root, as CI does')
-  }
-}
-
 export function flow(over: TestFlow): Flow {
   return makeFlow({name: 'lab-test', ...over})
 }
