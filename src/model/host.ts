@@ -199,8 +199,8 @@ export function accountHost(host: HostParams, flows: FlowShape[]): HostAccountin
   return accounted(host, flowEntries, timeWaitTuples, flows.filter(isBound), conntrackEntries)
 }
 
-/** A flow's TIME_WAIT entries on this host, bounded by its tuple space. */
-const entriesOf = (f: FlowShape) => (f.timeWaitOnThisHost ? Math.min(f.qps * f.timeWaitSeconds, f.tupleSpaceBound) : 0)
+/** A flow's TIME_WAIT entries on this host, bounded by its tuple space (as accountHost counts them). */
+export const entriesOf = (f: FlowShape): number => (f.timeWaitOnThisHost ? Math.min(f.qps * f.timeWaitSeconds, f.tupleSpaceBound) : 0)
 const conntrackOf = (f: FlowShape) => f.qps * f.conntrackHoldSeconds
 const isBound = (f: FlowShape) => f.bindBeforeConnect && f.role === 'client' && f.timeWaitOnThisHost
 
@@ -428,11 +428,6 @@ function sourcePorts(flow: Flow): number {
   let n = sourcePortsOf.get(flow)
   if (n === undefined) sourcePortsOf.set(flow, (n = usablePorts(flow.nat ? flow.nat.port_range : (flow.client_port_range ?? DEFAULT_PORT_RANGE), [])))
   return n
-}
-
-/** A flow's TIME_WAIT entries as accountHost counts them. */
-export function entriesOfShape(shape: FlowShape): number {
-  return entriesOf(shape)
 }
 
 /**

@@ -2,7 +2,7 @@ import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
 import {readsOverflowShare} from '../model/flow.js'
 import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
-import {accountHost, collisionRemedyCap, entriesOfShape, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
+import {accountHost, collisionRemedyCap, entriesOf, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
@@ -161,6 +161,17 @@ function totalsOf(ev: Evaluation): Totals {
 }
 
 /**
+ * A flow's model as modelHost finishes it on a host whose accounting is `acc` (`entries`: the
+ * flow's own TIME_WAIT entries): modelHost's second pass when the host overflows
+ * tcp_max_tw_buckets and the flow reads that share (its shape does not change), then finishFlow.
+ */
+function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccounting, entries: number): FlowModel {
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  finishFlow(flow, model, acc, entries)
+  return model
+}
+
+/**
  * The host with flow `idx` replaced by `flow`, settings unchanged, in O(1): that flow's model
  * (as modelHost would give it, from the host totals patched by its delta) and the host's model,
  * as CEL contexts. What it does not compute (the other flows' models, which a change in the
@@ -171,9 +182,7 @@ function changedFlow(ev: Evaluation, idx: number, flow: Flow): {base: Ctx; ctx: 
   const params = ev.params
   const first = modelFlow(params, flow)
   const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
-  // modelHost's second pass: the overflow share changes the client flows' models (its shapes do not change).
-  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
-  finishFlow(flow, model, acc, entries)
+  const model = onHost(params, flow, first, acc, entries)
   const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
   const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
   const base = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
@@ -362,9 +371,7 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   }
   const flow = ev.flows[idx]!
   const first = modelFlow(params, flow)
-  const entries = entriesOfShape(flowShape(params, flow, first))
-  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
-  finishFlow(flow, model, acc, entries)
+  const model = onHost(params, flow, first, acc, entriesOf(flowShape(params, flow, first)))
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
   const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
   return Object.assign(ctx, {flow: flowCtx(flow), model})
@@ -542,20 +549,18 @@ function tryRemedy(
   // The rule re-checked on the host with the remedy applied: its evidence there, or null if it still fires.
   const recheck = (afterCtx: Ctx) => (fires(rule, afterCtx) ? null : evidence(rule, afterCtx))
   let after: Record<string, Value> | null | undefined
-  // A change to this flow alone whose re-run would be the whole host's: judged on the flow and
-  // the host's totals (changedFlow), unless the rule reads the other flows.
-  if (!ev.exhaustive && flowPatch && !sysctl && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
+  // Either change alone, for a flow whose re-run would be the whole host's, is judged without
+  // re-running every flow, unless the rule reads what that leaves out (NEED_WHOLE_HOST): a change
+  // to this flow on the flow and the host's totals (changedFlow); a host-wide setting on the
+  // host's accounting under it (changedSettings).
+  if (!ev.exhaustive && !flowPatch !== !sysctl && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
     try {
-      after = recheck(changedFlow(ev, idx, patchFlow(ev.flows[idx]!, flowPatch as Parameters<typeof patchFlow>[1])).ctx)
-    } catch (error) {
-      if (error !== NEED_WHOLE_HOST) throw error
-    }
-  }
-  // A host-wide setting judged for this flow: on the host's accounting under it, not a re-run of every flow.
-  if (!ev.exhaustive && sysctl && !flowPatch && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
-    const facts = changedFacts(rule, ev, sysctl)
-    try {
-      after = recheck(changedSettings(ev, JSON.stringify(sysctl), facts, paramsFor(ev, sysctl, facts, kernel), idx))
+      if (flowPatch) {
+        after = recheck(changedFlow(ev, idx, patchFlow(ev.flows[idx]!, flowPatch as Parameters<typeof patchFlow>[1])).ctx)
+      } else {
+        const facts = changedFacts(rule, ev, sysctl!)
+        after = recheck(changedSettings(ev, JSON.stringify(sysctl), facts, paramsFor(ev, sysctl!, facts, kernel), idx))
+      }
     } catch (error) {
       if (error !== NEED_WHOLE_HOST) throw error
     }
