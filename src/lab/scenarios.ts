@@ -54,7 +54,7 @@ const preserveOwn = {
   senders: 2,
   // Each sender has its own 1000 ports and re-uses them every ~10 s; Linux SNAT without a range
   // keeps them, as they never clash. (Senders sharing one range clash, and the NAT remaps the
-  // loser of each clash: a different mechanism, not modelled yet.)
+  // loser of each clash: whyPreserveRfc1337 below.)
   client_port_range: [40000, 40999],
   sender_port_ranges: [
     [40000, 40999],
@@ -87,7 +87,7 @@ export const whyRemapNots = {
  * unless the other used it within conntrack's 120 s; the loser is remapped at random into
  * 1024-65535 and lands on a tuple the server holds only in a "hole" (src/model/nat.ts).
  * At 100/s, not faster: at 136/s it measured 0.03-0.13 % from run to run on 6.18 (0.087 % over
- * 55,487 connects), too close to the 0.1 % budget for a window to decide every time.
+ * 55,487 connects). Even at 100/s it stays near the 0.1 % budget, so CI leaves it out (notInCi).
  */
 export const whyPreserveRfc1337 = {
   ...base,
