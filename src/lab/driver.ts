@@ -13,7 +13,8 @@
  *     Opens short connections at a fixed rate (connect() picks the source port: that is what is
  *     measured) and records every attempt. Bounded by count AND time. Prints "progress D N"
  *     lines on stderr and, at the end, one JSON line {"attempts":[[startMs, connectMs, kind,
- *     localPort], ...]} on stdout. kind: "ok" | "EADDRNOTAVAIL" | "reset" | "timeout" | "other".
+ *     localPort], ...]} on stdout. kind: "ok" | "EADDRNOTAVAIL" | "reset" | "timeout" | "other"; localPort is null
+ *     only when the socket never had one.
  */
 import net from 'node:net'
 
@@ -146,8 +147,14 @@ function client(o: Record<string, string>): void {
       finished++
     }
     const sock = net.connect({host: target.host, port: target.port})
+    // A connect that never completes still had a source port (bound at connect()): the report
+    // needs it to see a port that fails every time (a stuck tuple).
+    const portOf = () => {
+      if (rec[3] === null) rec[3] = sock.localPort ?? null
+    }
     const timer = setTimeout(() => {
       if (rec[1] === null) {
+        portOf()
         settle('timeout')
         sock.destroy()
       }
@@ -159,6 +166,7 @@ function client(o: Record<string, string>): void {
       if (closes === 'client') sock.end()
     })
     sock.on('error', (e: NodeJS.ErrnoException) => {
+      portOf()
       settle(kindOf(e))
       sock.destroy()
     })

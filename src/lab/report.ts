@@ -1,5 +1,5 @@
 import type {LabReport, Measured, PhaseReport, Prediction} from './run.js'
-import {SLOW_MS} from './stats.js'
+import {SLOW_MS, STUCK_MIN_ATTEMPTS} from './stats.js'
 
 /** The lab report as text: the two phases side by side, then the model beside the measurement. */
 export function renderLabText(r: LabReport): string {
@@ -33,6 +33,7 @@ export function renderLabText(r: LabReport): string {
   rows.push(
     [`slow (> ${SLOW_MS} ms)`, ...cols.map(([, p]) => String(p.slow))],
     ['stalled (failed or slow)', ...cols.map(([, p]) => String(p.stalled))],
+    [`  on stuck ports (all of >= ${STUCK_MIN_ATTEMPTS} stalled)`, ...cols.map(([, p]) => (p.stuck_ports > 0 ? `${p.stuck_stalls} on ${p.stuck_ports}` : '0'))],
     ['warm-up + windows s', ...cols.map(([, p]) => `${p.warmup_seconds} + ${1 + p.extensions} x ${p.window_seconds}`)],
     ['connect p50/p99/max ms', ...cols.map(([, p]) => [p.p50_ms, p.p99_ms, p.max_ms].map((x) => (x === null ? '-' : String(x))).join(' / '))],
   )

@@ -61,6 +61,9 @@ export interface Measured {
   timeout_share: number
   attempts: number
   connects_before_failure: number | null
+  /** Source ports whose every attempt stalled (a stuck tuple: FlowModel.stuckTupleShare), and their stalls. */
+  stuck_ports: number
+  stuck_stalls: number
 }
 
 export interface LabReport {
@@ -317,6 +320,8 @@ export function measure(p: PhaseReport, budget: number = HARM_BUDGET): Measured 
     timeout_share: p.attempts > 0 ? round6(p.failures.timeout / p.attempts) : 0,
     attempts: p.attempts,
     connects_before_failure: firsts.length > 0 ? Math.min(...firsts) : null,
+    stuck_ports: p.stuck_ports,
+    stuck_stalls: p.stuck_stalls,
   }
 }
 

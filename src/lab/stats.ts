@@ -34,8 +34,43 @@ export interface PhaseStats {
   p50_ms: number | null
   p99_ms: number | null
   max_ms: number | null
+  /**
+   * Source ports (per client) whose every attempt in the window stalled, at least STUCK_MIN_ATTEMPTS
+   * of them: a stuck tuple (FlowModel.stuckTupleShare), not independent bad luck.
+   */
+  stuck_ports: number
+  /** The stalls on those ports. */
+  stuck_stalls: number
   /** Successful connects before the first EADDRNOTAVAIL, per client namespace (null: none). */
   connects_before_first_EADDRNOTAVAIL: (number | null)[]
+}
+
+/** Attempts from one port, all stalled, before the report calls it stuck. */
+export const STUCK_MIN_ATTEMPTS = 3
+
+const stalledAttempt = ([, ms, kind]: Attempt): boolean => kind !== 'ok' || (ms !== null && ms > SLOW_MS)
+
+/** Ports of one client whose every attempt (at least STUCK_MIN_ATTEMPTS) stalled, and those stalls. */
+export function stuckPorts(perClient: Attempt[][]): {ports: number; stalls: number} {
+  let ports = 0
+  let stalls = 0
+  for (const attempts of perClient) {
+    const byPort = new Map<number, {n: number; stalled: number}>()
+    for (const a of attempts) {
+      if (a[3] === null) continue
+      const c = byPort.get(a[3]) ?? {n: 0, stalled: 0}
+      c.n++
+      if (stalledAttempt(a)) c.stalled++
+      byPort.set(a[3], c)
+    }
+    for (const c of byPort.values()) {
+      if (c.n >= STUCK_MIN_ATTEMPTS && c.stalled === c.n) {
+        ports++
+        stalls += c.stalled
+      }
+    }
+  }
+  return {ports, stalls}
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -62,8 +97,9 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
       latencies.push(ms)
       if (ms > SLOW_MS) slow++
     }
-    if (kind !== 'ok' || (ms !== null && ms > SLOW_MS)) stalled++
+    if (stalledAttempt([0, ms, kind, null])) stalled++
   }
+  const stuck = stuckPorts(perClient)
   if (other > 0) failures.other = other
   latencies.sort((a, b) => a - b)
   const r = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10)
@@ -76,6 +112,8 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
     p50_ms: r(percentile(latencies, 50)),
     p99_ms: r(percentile(latencies, 99)),
     max_ms: r(latencies.length ? latencies[latencies.length - 1]! : null),
+    stuck_ports: stuck.ports,
+    stuck_stalls: stuck.stalls,
     connects_before_first_EADDRNOTAVAIL: perClient.map(connectsBeforeFirstExhaustion),
   }
 }

@@ -175,6 +175,7 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
     natRegime: a.natRegime,
     natRemapShare: a.natRemapShare,
     natHoles: a.natHoles,
+    stuckTupleShare: a.stuckTupleShare,
     natReuseSeconds: a.natReuseSeconds,
     natCapacityQps: a.natCapacityQps,
     natExhausted: a.natDropShare > EPS,

@@ -82,6 +82,8 @@ export interface Assessment {
   natRegime: NatRegime | null
   natRemapShare: number
   natHoles: number
+  /** See FlowModel.stuckTupleShare. */
+  stuckTupleShare: number
   natCapacityQps: number | null
   natReuseSeconds: number | null
   paws: boolean
@@ -148,6 +150,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   let natRegime: NatRegime | null = null
   let natRemapShare = 0
   let natHoles = 0
+  let stuckTupleShare = 0
   let natCapacityQps: number | null = null
   let natReuseSeconds: number | null = null
   let senderReuseShare = 0
@@ -180,6 +183,14 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
         remapRejected = rejectedShare(remapCollision, remapUnrelated, rstClears)
         remapRejectRate = rejectedShare(bucketCap(h.holeShare, buckets, h.freePorts * spaces) * (1 - h.dropShare), remapUnrelated, rstClears)
         rejected = remapRejected + rejectedShare(own, ownUnrelated, rstClears)
+        // A stuck tuple (FlowModel.stuckTupleShare): the NAT keeps a sender's port on a tuple the
+        // server holds for another, unrelated sender (a hole in the senders' own range), PAWS
+        // rejects the SYN, tcp_rfc1337=1 keeps and re-arms the entry, and the sender is back on
+        // that port before the 60 s run out. Lab, 6.18, issue 10's Why B: one port failed all
+        // 13 of its connects from 21 s to the end of a 180 s run; the next run had none.
+        if (!rstClears && id.paws && remapUnrelated > 0 && h.remapShare > 0 && h.ownReuseSeconds < timeWaitSeconds) {
+          stuckTupleShare = 1 / (sendersPerAddress * sender.rotation * spaces)
+        }
         unrelated = collision > 0 ? (remapCollision * remapUnrelated + own * ownUnrelated) / collision : remapUnrelated
       }
     } else {
@@ -269,6 +280,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     natRegime,
     natRemapShare,
     natHoles,
+    stuckTupleShare,
     natCapacityQps,
     natReuseSeconds,
     paws: id.paws,

@@ -97,6 +97,15 @@ export interface FlowModel {
   natRemapShare: number
   /** Preserve mode: NAT tuples freed while the server still holds them in TIME_WAIT. */
   natHoles: number
+  /**
+   * Preserve mode, tcp_rfc1337=1, timestamps: the share of connects one stuck tuple fails (0 when
+   * none can stick). The NAT hands a sender its own port on a tuple whose TIME_WAIT is another
+   * sender's; its SYN is a PAWS reject, the reject re-arms the 60 s TIME_WAIT and the RST does not
+   * clear it, so every connect from that port fails while the sender comes back to it within
+   * 60 s. How many tuples stick is history (the lab saw 0 or 1 form in the first minute of a run
+   * and then stay); each costs 1 / (senders x ports x tuple spaces) of connects.
+   */
+  stuckTupleShare: number
   /** Mean seconds before a NAT tuple comes back (preserve: before a sender reuses its own port). */
   natReuseSeconds: number | null
   /** New connections per second the NAT sustains without eviction: pool / conntrack TIME_WAIT. */

@@ -15,6 +15,8 @@ const phase = (over: Partial<PhaseReport>): PhaseReport => ({
   p50_ms: 0.2,
   p99_ms: 1.1,
   max_ms: 3,
+  stuck_ports: 0,
+  stuck_stalls: 0,
   connects_before_first_EADDRNOTAVAIL: [null],
   counters: {client1: {TcpOutRsts: 0}, server: {TcpExtPAWSTimewait: 0}},
   reused_tuples: 0,

@@ -46,6 +46,8 @@ describe('issue 10 Why: both flows are predicted harmless', () => {
   //    the entry gone: stall 0. safe_qps none (no rate makes it stall).
   it('A (why-remap-nots): no critical finding; a third of SYNs rejected at most, none stalls', async () => {
     const {host, flow} = await checked('why-remap-nots')
+    // tcp_rfc1337=0: the RST clears any entry, so no tuple can stick.
+    expect(flow.stuckTupleShare).toBe(0)
     expect(criticalOrOld(host)).toEqual([])
     const benign = host.findings.find((f) => f.id === 'server-tw-collision-benign')
     expect(benign?.message).not.toContain('null')
@@ -98,6 +100,26 @@ describe('issue 10 Why: both flows are predicted harmless', () => {
     expect(flow.stallShare).toBeLessThanOrEqual(HARM_BUDGET)
     expect(flow.harmful).toBe(false)
     expect(flow.rfc1337Harm).toBe(false)
+  })
+
+  // B, what the stall share leaves out (lab, 6.18, 180 s at 100/s with captures): the NAT kept
+  // sender 1's port 40074 on a tuple whose TIME_WAIT was sender 2's; each SYN was a PAWS reject
+  // that re-armed the 60 s, tcp_rfc1337=1 dropped the RST, and sender 1 was back on 40074 every
+  // ~10 s: all 13 of its connects from that port failed, from 21 s to the end (a 600 s run had
+  // no such tuple). One stuck tuple fails 1 connect in (2 senders × 500 ports) = 0.1 %: a warning
+  // with tcp_rfc1337=0 as its remedy (the RST then clears the entry), no critical.
+  it('B: a stuck tuple is possible and costs 1 / (senders × ports); tcp_rfc1337=0 removes it', async () => {
+    const {host, flow} = await checked('why-preserve-rfc1337')
+    expect(flow.stuckTupleShare).toBeCloseTo(1 / (2 * 500), 12)
+    const stuck = host.findings.find((f) => f.id === 'rfc1337-stuck-tuple')
+    expect(stuck?.severity).toBe('warning')
+    expect(stuck?.message).toContain('every 10 s')
+    expect(stuck?.message).toContain('0.1 %')
+    // Offered only because the re-check found the rule no longer fires with it.
+    expect(stuck?.remedies.map((r) => r.sysctl)).toEqual([{'net.ipv4.tcp_rfc1337': '0'}])
+    expect(stuck?.remedies[0]?.after.stuckTupleShare).toBe(0)
+    // The host-wide rfc1337 warning gives way to the flow's, which says more.
+    expect(host.findings.map((f) => f.id)).not.toContain('rfc1337-worsens-collisions')
   })
 
   it('the fidelity matrix runs the same two flows the examples declare', async () => {
