@@ -53,6 +53,12 @@ export interface StallPrediction {
   assumptions: string[]
   /** Seconds of traffic before the mechanism reaches its steady state (the lab's warm-up). */
   steady_after_seconds: number
+  /**
+   * Share of connects one stuck tuple fails (FlowModel.stuckTupleShare), 0 where none can stick.
+   * Not part of stall_share: whether a tuple sticks is history, so the lab judges stall_share on
+   * the other ports and checks what stuck ports cost against this.
+   */
+  stuck_tuple_share: number
 }
 
 export interface Window {
@@ -97,7 +103,7 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
   const budget = flow.harm_budget ?? HARM_BUDGET
   const m: FlowModel = modelFor(flowIn, facts, kernel)
   const assumptions: string[] = []
-  const out = (stall: number, mechanism: string, steady: number, reset = 0, timeout = 0): StallPrediction => ({
+  const out = (stall: number, mechanism: string, steady: number, reset = 0, timeout = 0, stuck = 0): StallPrediction => ({
     stall_share: clamp(stall),
     reset_share: clamp(reset),
     timeout_share: clamp(timeout),
@@ -105,6 +111,7 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
     mechanism,
     assumptions,
     steady_after_seconds: Math.ceil(steady),
+    stuck_tuple_share: stuck,
   })
 
   if (flow.closes_first === 'client') {
@@ -140,7 +147,7 @@ export function predictStallShare(flowIn: Flow, facts: Facts, kernel: string, wi
     const own = flow.nat && !cross ? ownReuseSeconds(flow) : steady
     return out(0, why, Math.min(own, TCP_TIMEWAIT_SECONDS) + 1)
   }
-  return out(v2.stall_share, `${v2.mechanism}: ${MECHANISM_TEXT[v2.mechanism] ?? v2.mechanism}`, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, v2.reset_share, v2.timeout_share)
+  return out(v2.stall_share, `${v2.mechanism}: ${MECHANISM_TEXT[v2.mechanism] ?? v2.mechanism}`, Math.min(steady, TCP_TIMEWAIT_SECONDS) + 1, v2.reset_share, v2.timeout_share, m.stuckTupleShare)
 }
 
 /** Seconds before a sender behind the NAT re-uses its own port (5.18+: about half its range). */

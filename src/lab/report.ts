@@ -71,7 +71,11 @@ function verdictLine(label: string, p: Prediction, m: Measured, agrees: boolean,
   const judged = m.harmful === true ? 'harmful' : m.harmful === false ? 'no harm' : 'inconclusive'
   const measured = `${judged} (${pct(m.stall_share)} stalled, 95 % [${pct(m.interval[0])}, ${pct(m.interval[1])}] of ${m.attempts}; budget ${pct(p.harm_budget)})`
   const how = basis === 'verdict' ? ' (prediction below the lab\'s resolution: verdicts compared)' : ''
-  return `${label}: model: ${p.verdict}, ${pct(p.stall_share)} stalled, ${safe}; measured: ${measured} -> ${agrees ? 'agrees' : 'DISAGREES'}${how}`
+  const o = m.outside_stuck
+  const stuck = o
+    ? `; off ${m.stuck_ports} stuck port${m.stuck_ports === 1 ? '' : 's'}: ${pct(o.stall_share)}, 95 % [${pct(o.interval[0])}, ${pct(o.interval[1])}] of ${o.attempts}, ${o.verdict}; stuck: ${pct(m.attempts > 0 ? m.stuck_stalls / m.attempts : 0)} (model: ${pct(p.stuck_tuple_share)} each)`
+    : ''
+  return `${label}: model: ${p.verdict}, ${pct(p.stall_share)} stalled, ${safe}; measured: ${measured}${stuck} -> ${agrees ? 'agrees' : 'DISAGREES'}${how}`
 }
 
 /** Percent with enough digits for shares near the budget (0.1 %). */

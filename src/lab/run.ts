@@ -11,7 +11,7 @@ import type {Attempt} from './driver.js'
 import {MAX_ATTEMPTS_PER_PHASE, natRuleset, planLab, SCALED_PHASE_SECONDS, type LabPlan, type PlanOptions, type ScaleReport} from './plan.js'
 import {HARM_BUDGET, predictStallShare, type StallPrediction} from './predict.js'
 import {applyRemedy, modelFor, topRemedy, type LabRemedy} from './remedy.js'
-import {agreement, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
+import {AGREE_FACTOR, agreement, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
 import {localHost, type LabHost} from './system.js'
 import {applyNat} from './layer.js'
 
@@ -46,6 +46,16 @@ export interface Prediction {
   harm_budget: number
   mechanism: string
   assumptions: string[]
+  /** Share of connects one stuck tuple fails; 0 where the model says none can stick (StallPrediction). */
+  stuck_tuple_share: number
+}
+
+/** The stall share on the ports that did not stick, judged as `Measured` judges all of them. */
+export interface OutsideStuck {
+  stall_share: number
+  interval: [number, number]
+  verdict: Verdict
+  attempts: number
 }
 
 export interface Measured {
@@ -64,6 +74,13 @@ export interface Measured {
   /** Source ports whose every attempt stalled (a stuck tuple: FlowModel.stuckTupleShare), and their stalls. */
   stuck_ports: number
   stuck_stalls: number
+  /**
+   * Where the model says a tuple can stick: the ports that did not, which is what the predicted
+   * stall_share is compared with (null elsewhere: all ports are). A stuck port's stalls are one
+   * event repeated, not independent attempts, so they are checked apart: their share may not
+   * exceed AGREE_FACTOR x stuck ports x the predicted cost of one.
+   */
+  outside_stuck: OutsideStuck | null
 }
 
 export interface LabReport {
@@ -220,10 +237,10 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     }
     const maxExtensions = opts.maxExtensions ?? MAX_EXTENSIONS
 
-    const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions)
+    const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions, stallBefore.stuck_tuple_share > 0)
     const prediction = predict(model, predictStallShare(plan.flow, plan.facts, kernel, measuredWindow(before)))
-    const measured = measure(before, prediction.harm_budget)
-    const agreeBefore = agreement(prediction.stall_share, measured.interval, measured.verdict, prediction.harm_budget)
+    const measured = measure(before, prediction.harm_budget, prediction.stuck_tuple_share > 0)
+    const agreeBefore = agreementOf(prediction, measured)
     if (before.extensions > 0) plan.notes.push(`before: ${before.extensions} more window${before.extensions > 1 ? 's' : ''} of ${before.window_seconds} s to decide`)
 
     let remedy: LabRemedy | null = null
@@ -242,14 +259,14 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       planAfter.phaseSeconds = la.windowSeconds
       if (la.note) plan.notes.push(`after: ${la.note}`)
       plan.notes.push(...planAfter.notes.map((n) => `after: ${n}`))
-      after = await runPhase(planAfter, remedy, `${runId}a`, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions)
+      after = await runPhase(planAfter, remedy, `${runId}a`, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions, stallAfter.stuck_tuple_share > 0)
       if (after.extensions > 0) plan.notes.push(`after: ${after.extensions} more window${after.extensions > 1 ? 's' : ''} of ${after.window_seconds} s to decide`)
       predictionAfter = predict(
         modelFor(planAfter.flow, planAfter.facts, kernel),
         predictStallShare(planAfter.flow, planAfter.facts, kernel, measuredWindow(after)),
       )
-      measuredAfter = measure(after, predictionAfter.harm_budget)
-      agreeAfter = agreement(predictionAfter.stall_share, measuredAfter.interval, measuredAfter.verdict, predictionAfter.harm_budget)
+      measuredAfter = measure(after, predictionAfter.harm_budget, predictionAfter.stuck_tuple_share > 0)
+      agreeAfter = agreementOf(predictionAfter, measuredAfter)
     }
     return {
       flow: opts.flow.name,
@@ -302,10 +319,25 @@ export function predict(m: FlowModel, s: StallPrediction): Prediction {
     harm_budget: s.harm_budget,
     mechanism: s.mechanism,
     assumptions: s.assumptions,
+    stuck_tuple_share: s.stuck_tuple_share,
   }
 }
 
-export function measure(p: PhaseReport, budget: number = HARM_BUDGET): Measured {
+/** Stalls and attempts the verdict is judged on: all, or (a stuck tuple possible) those off stuck ports. */
+export function judgedCounts(p: Pick<PhaseReport, 'stalled' | 'attempts' | 'stuck_stalls'>, separateStuck: boolean): {stalled: number; attempts: number} {
+  return separateStuck ? {stalled: p.stalled - p.stuck_stalls, attempts: p.attempts - p.stuck_stalls} : {stalled: p.stalled, attempts: p.attempts}
+}
+
+/** Agreement of a prediction with a measurement, stuck tuples judged apart where the model expects them. */
+export function agreementOf(pr: Prediction, m: Measured): Agreement {
+  const judged = m.outside_stuck ?? {interval: m.interval, verdict: m.verdict}
+  const a = agreement(pr.stall_share, judged.interval, judged.verdict, pr.harm_budget)
+  if (m.outside_stuck === null || m.stuck_ports === 0 || m.attempts === 0) return a
+  const stuckShare = m.stuck_stalls / m.attempts
+  return {...a, agrees: a.agrees && stuckShare <= AGREE_FACTOR * m.stuck_ports * pr.stuck_tuple_share}
+}
+
+export function measure(p: PhaseReport, budget: number = HARM_BUDGET, separateStuck = false): Measured {
   const interval = wilson(p.stalled, p.attempts)
   const verdict = verdictOf(interval, budget)
   const share = p.attempts > 0 ? p.stalled / p.attempts : 0
@@ -322,7 +354,14 @@ export function measure(p: PhaseReport, budget: number = HARM_BUDGET): Measured 
     connects_before_failure: firsts.length > 0 ? Math.min(...firsts) : null,
     stuck_ports: p.stuck_ports,
     stuck_stalls: p.stuck_stalls,
+    outside_stuck: separateStuck ? outsideStuck(p, budget) : null,
   }
+}
+
+function outsideStuck(p: PhaseReport, budget: number): OutsideStuck {
+  const {stalled, attempts} = judgedCounts(p, true)
+  const interval = wilson(stalled, attempts)
+  return {stall_share: round6(attempts > 0 ? stalled / attempts : 0), interval: [round6(interval[0]), round6(interval[1])], verdict: verdictOf(interval, budget), attempts}
 }
 
 async function runPhase(
@@ -334,6 +373,7 @@ async function runPhase(
   warmupSeconds: number,
   budget: number,
   maxExtensions: number,
+  separateStuck = false,
 ): Promise<PhaseReport> {
   const phase = remedy ? 'after' : 'before'
   const h = live.host
@@ -470,8 +510,8 @@ async function runPhase(
     for (let w = 0; w <= maxExtensions; w++) {
       const got = await drive(plan.phaseSeconds, w === 0 ? '' : `extension ${w}: `)
       got.forEach((a, i) => results[i]!.push(...a.map((x): Attempt => [x[0] + w * plan.phaseSeconds * 1000, x[1], x[2], x[3]])))
-      const s = summarize(results)
-      if (verdictOf(wilson(s.stalled, s.attempts), budget) !== 'inconclusive' || w === maxExtensions) break
+      const j = judgedCounts(summarize(results), separateStuck)
+      if (verdictOf(wilson(j.stalled, j.attempts), budget) !== 'inconclusive' || w === maxExtensions) break
       extensions++
     }
     const seconds = (Date.now() - started) / 1000

@@ -214,9 +214,12 @@ export function fidelityTable(rows: FidelityRow[], kernel: string): string {
   for (const r of rows) {
     const m = r.report.measured
     const p = r.report.prediction
-    const verdict = m.harmful === true ? 'harmful' : m.harmful === false ? 'benign' : 'inconclusive'
     const agrees = r.report.agrees ? (r.report.agreement === 'verdict' ? 'yes (verdict)' : 'yes') : 'NO'
-    lines.push(`| ${r.id}: ${r.title} | ${pct(p.stall_share)} | ${pct(m.stall_share)} | [${pct(m.interval[0])}, ${pct(m.interval[1])}] | ${m.attempts} | ${verdict} | ${agrees} |`)
+    // Where a tuple can stick, the predicted share is judged on the other ports (run.ts, agreementOf).
+    const o = m.outside_stuck
+    const judged = o ?? {stall_share: m.stall_share, interval: m.interval, attempts: m.attempts, verdict: m.verdict}
+    const measured = o ? `${pct(o.stall_share)} off ${m.stuck_ports} stuck port${m.stuck_ports === 1 ? '' : 's'} (all ports: ${pct(m.stall_share)})` : pct(m.stall_share)
+    lines.push(`| ${r.id}: ${r.title} | ${pct(p.stall_share)} | ${measured} | [${pct(judged.interval[0])}, ${pct(judged.interval[1])}] | ${judged.attempts} | ${judged.verdict} | ${agrees} |`)
   }
   return lines.join('\n') + '\n'
 }

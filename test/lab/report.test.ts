@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {renderLabText} from '../../src/lab/report.js'
 import {predictStallShare} from '../../src/lab/predict.js'
-import {measure, predict, type LabReport, type PhaseReport} from '../../src/lab/run.js'
+import {agreementOf, measure, predict, type LabReport, type PhaseReport, type Prediction} from '../../src/lab/run.js'
 import {modelFor} from '../../src/lab/remedy.js'
 import {facts, flow} from './helpers.js'
 
@@ -74,5 +74,41 @@ describe('lab report', () => {
     // pair before the 6.18.17 backport): 4 % of connects stall.
     expect(text).toMatch(/before: model: harmful: .*, 4 % stalled, .* measured: harmful \(4 % stalled, 95 % \[2\.95 %, 5\.4\d* %\] of 1000; budget 0\.1 %\) -> agrees$/m)
     expect(text).toMatch(/after : model: no pressure, 0 % stalled.*measured: no harm \(0 % stalled, 95 % \[0 %, 0\.0959 %\] of 4000.*-> agrees \(prediction below the lab's resolution: verdicts compared\)$/m)
+  })
+
+  // Issue 10's Why B (docs/kernel.md, "A stuck tuple"): 9,000 connects, one port stuck for 13 of
+  // them, 2 double rejections elsewhere; the model predicts 0.0193 % and 0.1 % per stuck tuple.
+  it('judges the predicted share off stuck ports where the model says a tuple can stick, and checks the stuck ones against their own cost', () => {
+    const whyB = (over: Partial<Prediction>): Prediction => ({
+      harmful: false, safe_qps: 206.69, verdict: 'benign', collision_share: 0.5183, connects_before_failure: null, margin: 0.48,
+      stall_share: 0.000193, reset_share: 0.009762, timeout_share: 0, harm_budget: 0.001, mechanism: 'rfc1337-stuck', assumptions: [],
+      stuck_tuple_share: 0.001, ...over,
+    })
+    const run = phase({attempts: 9000, ok: 8987, stalled: 15, slow: 2, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 13}, stuck_ports: 1, stuck_stalls: 13})
+    const m = measure(run, 0.001, true)
+    // All ports: 15 of 9,000 = 0.167 %, 95 % [0.101 %, 0.275 %]: over the budget.
+    expect(m).toMatchObject({stall_share: 0.001667, verdict: 'harmful', stuck_ports: 1, stuck_stalls: 13})
+    // Off the stuck port: 2 of 8,987 = 0.0223 %, 95 % [0.0061 %, 0.0811 %]: benign.
+    expect(m.outside_stuck).toMatchObject({stall_share: 0.000223, verdict: 'benign', attempts: 8987})
+    expect(m.outside_stuck!.interval[1]).toBeCloseTo(0.00081, 5)
+    // 0.0193 % lies in [0.0061 / 2, 0.081 x 2] %, both benign, and the stuck port cost
+    // 13 / 9000 = 0.144 % <= 2 x 1 x 0.1 %.
+    expect(agreementOf(whyB({}), m)).toMatchObject({agrees: true, basis: 'interval'})
+    // A stuck port that cost more than twice what the model says one costs: disagrees.
+    const costly = measure({...run, stalled: 32, stuck_stalls: 30, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 30}}, 0.001, true)
+    expect(30 / 9000).toBeGreaterThan(2 * 0.001)
+    expect(agreementOf(whyB({}), costly).agrees).toBe(false)
+    // Where the model says nothing can stick, every port counts, and the same run disagrees.
+    const all = measure(run, 0.001, false)
+    expect(all.outside_stuck).toBeNull()
+    expect(agreementOf(whyB({stuck_tuple_share: 0}), all).agrees).toBe(false)
+    // The report says both figures.
+    const text = renderLabText({
+      flow: 'why-b', kernel: '6.18.44', scaled: null, notes: [], before: run, remedy: null, after: null,
+      prediction: whyB({}), measured: m, agrees: true, agreement: 'interval',
+      prediction_after: null, measured_after: null, agrees_after: null, agreement_after: null,
+    })
+    expect(text).toMatch(/on stuck ports \(all of >= 3 stalled\)\s+13 on 1/)
+    expect(text).toContain('off 1 stuck port: 0.0223 %, 95 % [0.0061 %, 0.0811 %] of 8987, benign; stuck: 0.144 % (model: 0.1 % each) -> agrees')
   })
 })
