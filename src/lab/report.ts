@@ -1,5 +1,5 @@
 import type {LabReport, Measured, PhaseReport, Prediction} from './run.js'
-import {SLOW_MS, STUCK_MIN_ATTEMPTS} from './stats.js'
+import {SLOW_MS, STUCK_MIN_STALLS} from './stats.js'
 
 /** The lab report as text: the two phases side by side, then the model beside the measurement. */
 export function renderLabText(r: LabReport): string {
@@ -33,7 +33,7 @@ export function renderLabText(r: LabReport): string {
   rows.push(
     [`slow (> ${SLOW_MS} ms)`, ...cols.map(([, p]) => String(p.slow))],
     ['stalled (failed or slow)', ...cols.map(([, p]) => String(p.stalled))],
-    [`  on stuck ports (all of >= ${STUCK_MIN_ATTEMPTS} stalled)`, ...cols.map(([, p]) => (p.stuck_ports > 0 ? `${p.stuck_stalls} on ${p.stuck_ports}` : '0'))],
+    [`  on stuck ports (>= ${STUCK_MIN_STALLS}, half their connects)`, ...cols.map(([, p]) => (p.stuck_ports > 0 ? `${p.stuck_stalls} on ${p.stuck_ports}` : '0'))],
     ['warm-up + windows s', ...cols.map(([, p]) => `${p.warmup_seconds} + ${1 + p.extensions} x ${p.window_seconds}`)],
     ['connect p50/p99/max ms', ...cols.map(([, p]) => [p.p50_ms, p.p99_ms, p.max_ms].map((x) => (x === null ? '-' : String(x))).join(' / '))],
   )
@@ -50,6 +50,10 @@ export function renderLabText(r: LabReport): string {
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
   for (const row of rows) out.push(row.map((c, i) => (i === 0 ? c.padEnd(w[0]!) : c.padStart(Math.max(w[i]!, 8)))).join('  ').trimEnd())
+  for (const [label, p] of cols) {
+    const ports = p.repeated_stall_ports.slice(0, 5).map(([c, port, n, of]) => `client${c + 1}:${port} ${n} of ${of}`)
+    if (ports.length > 0) out.push(`${label}: ports with repeated stalls (stalled of connects): ${ports.join(', ')}${p.repeated_stall_ports.length > 5 ? ', ...' : ''}`)
+  }
   out.push('')
   out.push(verdictLine('before', r.prediction, r.measured, r.agrees, r.agreement))
   if (r.prediction_after && r.measured_after && r.agrees_after !== null) out.push(verdictLine('after ', r.prediction_after, r.measured_after, r.agrees_after, r.agreement_after ?? 'interval'))

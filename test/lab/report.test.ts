@@ -17,6 +17,7 @@ const phase = (over: Partial<PhaseReport>): PhaseReport => ({
   max_ms: 3,
   stuck_ports: 0,
   stuck_stalls: 0,
+  repeated_stall_ports: [],
   connects_before_first_EADDRNOTAVAIL: [null],
   counters: {client1: {TcpOutRsts: 0}, server: {TcpExtPAWSTimewait: 0}},
   reused_tuples: 0,
@@ -84,7 +85,7 @@ describe('lab report', () => {
       stall_share: 0.000193, reset_share: 0.009762, timeout_share: 0, harm_budget: 0.001, mechanism: 'rfc1337-stuck', assumptions: [],
       stuck_tuple_share: 0.001, ...over,
     })
-    const run = phase({attempts: 9000, ok: 8987, stalled: 15, slow: 2, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 13}, stuck_ports: 1, stuck_stalls: 13})
+    const run = phase({attempts: 9000, ok: 8987, stalled: 15, slow: 2, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 13}, stuck_ports: 1, stuck_stalls: 13, repeated_stall_ports: [[0, 40074, 13, 13]]})
     const m = measure(run, 0.001, true)
     // All ports: 15 of 9,000 = 0.167 %, 95 % [0.101 %, 0.275 %]: over the budget.
     expect(m).toMatchObject({stall_share: 0.001667, verdict: 'harmful', stuck_ports: 1, stuck_stalls: 13})
@@ -108,7 +109,8 @@ describe('lab report', () => {
       prediction: whyB({}), measured: m, agrees: true, agreement: 'interval',
       prediction_after: null, measured_after: null, agrees_after: null, agreement_after: null,
     })
-    expect(text).toMatch(/on stuck ports \(all of >= 3 stalled\)\s+13 on 1/)
+    expect(text).toContain('before: ports with repeated stalls (stalled of connects): client1:40074 13 of 13')
+    expect(text).toMatch(/on stuck ports \(>= 3, half their connects\)\s+13 on 1/)
     expect(text).toContain('off 1 stuck port: 0.0223 %, 95 % [0.0061 %, 0.0811 %] of 8987, benign; stuck: 0.144 % (model: 0.1 % each) -> agrees')
   })
 })

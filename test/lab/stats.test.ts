@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Attempt} from '../../src/lab/driver.js'
-import {agreement, connectsBeforeFirstExhaustion, percentile, stuckPorts, summarize, verdictOf, wilson, Z95} from '../../src/lab/stats.js'
+import {agreement, connectsBeforeFirstExhaustion, percentile, repeatedStallPorts, stuckPorts, summarize, verdictOf, wilson, Z95} from '../../src/lab/stats.js'
 
 describe('lab figures', () => {
   it('counts failures by kind, slow connects over 500 ms, and nearest-rank percentiles', () => {
@@ -96,20 +96,19 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
     expect(summarize([a]).stalled).toBe(4)
   })
 
-  it('calls a port stuck when each of its 3 or more attempts stalled, per client (issue 10 Why B: one port failed 13 of 13)', () => {
-    // Client 1: port 40074 timed out 3 times (stuck); 40076 stalled twice only (not enough to say);
-    // 40078 stalled 3 times but connected fast once (not stuck). Client 2 reuses 40074 and is fine:
-    // ports are counted per client, as the NAT hands each sender its own.
+  it('calls a port stuck when 3 or more of its attempts stalled and at least half, per client (issue 10 Why B: one port failed 13 of 13)', () => {
+    // Client 1: port 40074 stalled 3 times of 3 (stuck); 40076 stalled twice only (not enough to
+    // say); 40078 stalled 3 times of 7 (under half: not stuck); 40080 stalled 4 of 8 (a tuple that
+    // stuck, came free and stuck again: stuck). Client 2 reuses 40074 and is fine: ports are
+    // counted per client, as the NAT hands each sender its own.
     const c1: Attempt[] = [
       [0, null, 'timeout', 40074],
       [10, null, 'timeout', 40074],
       [20, 4100, 'ok', 40074],
       [1, null, 'timeout', 40076],
       [11, 1020, 'ok', 40076],
-      [2, 1010, 'ok', 40078],
-      [12, 1030, 'ok', 40078],
-      [22, 0.3, 'ok', 40078],
-      [32, 1040, 'ok', 40078],
+      ...[1010, 1030, 0.3, 1040, 0.2, 0.4, 0.3].map((ms, i): Attempt => [2 + 10 * i, ms, 'ok', 40078]),
+      ...[null, null, 0.3, 0.2, null, null, 0.3, 0.2].map((ms, i): Attempt => [4 + 10 * i, ms, ms === null ? 'timeout' : 'ok', 40080]),
       [3, null, 'timeout', null],
       [13, null, 'timeout', null],
       [23, null, 'timeout', null],
@@ -119,9 +118,16 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
       [10, 0.3, 'ok', 40074],
       [20, 0.2, 'ok', 40074],
     ]
-    expect(stuckPorts([c1, c2])).toEqual({ports: 1, stalls: 3})
-    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 1, stuck_stalls: 3, stalled: 11})
-    // The same three timeouts split over two clients are not one stuck port.
+    expect(stuckPorts([c1, c2])).toEqual({ports: 2, stalls: 7})
+    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 2, stuck_stalls: 7, stalled: 15})
+    // Every port with more than one stall is listed, most stalls first: [client, port, stalls, attempts].
+    expect(repeatedStallPorts([c1, c2])).toEqual([
+      [0, 40080, 4, 8],
+      [0, 40074, 3, 3],
+      [0, 40078, 3, 7],
+      [0, 40076, 2, 2],
+    ])
+    // The same three stalls split over two clients are not one stuck port.
     expect(stuckPorts([c1.slice(0, 2), [c1[2]!]]).ports).toBe(0)
   })
 })
