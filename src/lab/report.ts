@@ -33,7 +33,7 @@ export function renderLabText(r: LabReport): string {
   rows.push(
     [`slow (> ${SLOW_MS} ms)`, ...cols.map(([, p]) => String(p.slow))],
     ['stalled (failed or slow)', ...cols.map(([, p]) => String(p.stalled))],
-    [`  on stuck ports (>= ${STUCK_MIN_STALLS}, half their connects)`, ...cols.map(([, p]) => (p.stuck_ports > 0 ? `${p.stuck_stalls} on ${p.stuck_ports}` : '0'))],
+    [`  on stuck ports (>= ${STUCK_MIN_STALLS} stalls each)`, ...cols.map(([, p]) => (p.stuck_ports > 0 ? `${p.stuck_stalls} on ${p.stuck_ports}` : '0'))],
     ['warm-up + windows s', ...cols.map(([, p]) => `${p.warmup_seconds} + ${1 + p.extensions} x ${p.window_seconds}`)],
     ['connect p50/p99/max ms', ...cols.map(([, p]) => [p.p50_ms, p.p99_ms, p.max_ms].map((x) => (x === null ? '-' : String(x))).join(' / '))],
   )

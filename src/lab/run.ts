@@ -11,7 +11,7 @@ import type {Attempt} from './driver.js'
 import {MAX_ATTEMPTS_PER_PHASE, natRuleset, planLab, SCALED_PHASE_SECONDS, type LabPlan, type PlanOptions, type ScaleReport} from './plan.js'
 import {HARM_BUDGET, predictStallShare, type StallPrediction} from './predict.js'
 import {applyRemedy, modelFor, topRemedy, type LabRemedy} from './remedy.js'
-import {AGREE_FACTOR, agreement, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
+import {AGREE_FACTOR, agreement, CHANCE_STUCK_PORTS, chanceStuckPorts, counterDeltas, summarize, verdictOf, wilson, type Agreement, type PhaseStats, type Verdict} from './stats.js'
 import {localHost, type LabHost} from './system.js'
 import {applyNat} from './layer.js'
 
@@ -237,9 +237,9 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     }
     const maxExtensions = opts.maxExtensions ?? MAX_EXTENSIONS
 
-    const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions, stallBefore.stuck_tuple_share > 0)
+    const before = await runPhase(plan, null, `${runId}b`, live, opts, lengths.warmupSeconds, stallBefore.harm_budget, maxExtensions, stallBefore)
     const prediction = predict(model, predictStallShare(plan.flow, plan.facts, kernel, measuredWindow(before)))
-    const measured = measure(before, prediction.harm_budget, prediction.stuck_tuple_share > 0)
+    const measured = measure(before, prediction.harm_budget, separatesStuck(prediction, before))
     const agreeBefore = agreementOf(prediction, measured)
     if (before.extensions > 0) plan.notes.push(`before: ${before.extensions} more window${before.extensions > 1 ? 's' : ''} of ${before.window_seconds} s to decide`)
 
@@ -259,13 +259,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       planAfter.phaseSeconds = la.windowSeconds
       if (la.note) plan.notes.push(`after: ${la.note}`)
       plan.notes.push(...planAfter.notes.map((n) => `after: ${n}`))
-      after = await runPhase(planAfter, remedy, `${runId}a`, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions, stallAfter.stuck_tuple_share > 0)
+      after = await runPhase(planAfter, remedy, `${runId}a`, live, opts, la.warmupSeconds, stallAfter.harm_budget, maxExtensions, stallAfter)
       if (after.extensions > 0) plan.notes.push(`after: ${after.extensions} more window${after.extensions > 1 ? 's' : ''} of ${after.window_seconds} s to decide`)
       predictionAfter = predict(
         modelFor(planAfter.flow, planAfter.facts, kernel),
         predictStallShare(planAfter.flow, planAfter.facts, kernel, measuredWindow(after)),
       )
-      measuredAfter = measure(after, predictionAfter.harm_budget, predictionAfter.stuck_tuple_share > 0)
+      measuredAfter = measure(after, predictionAfter.harm_budget, separatesStuck(predictionAfter, after))
       agreeAfter = agreementOf(predictionAfter, measuredAfter)
     }
     return {
@@ -323,6 +323,14 @@ export function predict(m: FlowModel, s: StallPrediction): Prediction {
   }
 }
 
+/**
+ * Judge stuck ports apart? Only where the model says a tuple can stick, and where independent
+ * stalls at the predicted share would almost never pile STUCK_MIN_STALLS onto one port.
+ */
+export function separatesStuck(pr: Pick<StallPrediction, 'stuck_tuple_share' | 'stall_share'>, p: Pick<PhaseReport, 'attempts' | 'ports_used'>): boolean {
+  return pr.stuck_tuple_share > 0 && chanceStuckPorts(pr.stall_share, p.attempts, p.ports_used) < CHANCE_STUCK_PORTS
+}
+
 /** Stalls and attempts the verdict is judged on: all, or (a stuck tuple possible) those off stuck ports. */
 export function judgedCounts(p: Pick<PhaseReport, 'stalled' | 'attempts' | 'stuck_stalls'>, separateStuck: boolean): {stalled: number; attempts: number} {
   return separateStuck ? {stalled: p.stalled - p.stuck_stalls, attempts: p.attempts - p.stuck_stalls} : {stalled: p.stalled, attempts: p.attempts}
@@ -373,7 +381,8 @@ async function runPhase(
   warmupSeconds: number,
   budget: number,
   maxExtensions: number,
-  separateStuck = false,
+  /** The prediction, to judge stuck ports apart where it says they can stick (separatesStuck). */
+  predicted: Pick<StallPrediction, 'stuck_tuple_share' | 'stall_share'> | null = null,
 ): Promise<PhaseReport> {
   const phase = remedy ? 'after' : 'before'
   const h = live.host
@@ -510,7 +519,8 @@ async function runPhase(
     for (let w = 0; w <= maxExtensions; w++) {
       const got = await drive(plan.phaseSeconds, w === 0 ? '' : `extension ${w}: `)
       got.forEach((a, i) => results[i]!.push(...a.map((x): Attempt => [x[0] + w * plan.phaseSeconds * 1000, x[1], x[2], x[3]])))
-      const j = judgedCounts(summarize(results), separateStuck)
+      const sofar = summarize(results)
+      const j = judgedCounts(sofar, predicted !== null && separatesStuck(predicted, sofar))
       if (verdictOf(wilson(j.stalled, j.attempts), budget) !== 'inconclusive' || w === maxExtensions) break
       extensions++
     }

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {renderLabText} from '../../src/lab/report.js'
 import {predictStallShare} from '../../src/lab/predict.js'
-import {agreementOf, measure, predict, type LabReport, type PhaseReport, type Prediction} from '../../src/lab/run.js'
+import {agreementOf, measure, predict, separatesStuck, type LabReport, type PhaseReport, type Prediction} from '../../src/lab/run.js'
 import {modelFor} from '../../src/lab/remedy.js'
 import {facts, flow} from './helpers.js'
 
@@ -18,6 +18,7 @@ const phase = (over: Partial<PhaseReport>): PhaseReport => ({
   stuck_ports: 0,
   stuck_stalls: 0,
   repeated_stall_ports: [],
+  ports_used: 1000,
   connects_before_first_EADDRNOTAVAIL: [null],
   counters: {client1: {TcpOutRsts: 0}, server: {TcpExtPAWSTimewait: 0}},
   reused_tuples: 0,
@@ -99,6 +100,10 @@ describe('lab report', () => {
     const costly = measure({...run, stalled: 32, stuck_stalls: 30, failures: {EADDRNOTAVAIL: 0, reset: 0, timeout: 30}}, 0.001, true)
     expect(30 / 9000).toBeGreaterThan(2 * 0.001)
     expect(agreementOf(whyB({}), costly).agrees).toBe(false)
+    // Judged apart only where the model expects stuck tuples and chance would not pile 3 stalls on a port.
+    expect(separatesStuck(whyB({}), run)).toBe(true)
+    expect(separatesStuck(whyB({stuck_tuple_share: 0}), run)).toBe(false)
+    expect(separatesStuck(whyB({stall_share: 0.01}), run)).toBe(false)
     // Where the model says nothing can stick, every port counts, and the same run disagrees.
     const all = measure(run, 0.001, false)
     expect(all.outside_stuck).toBeNull()
@@ -110,7 +115,7 @@ describe('lab report', () => {
       prediction_after: null, measured_after: null, agrees_after: null, agreement_after: null,
     })
     expect(text).toContain('before: ports with repeated stalls (stalled of connects): client1:40074 13 of 13')
-    expect(text).toMatch(/on stuck ports \(>= 3, half their connects\)\s+13 on 1/)
+    expect(text).toMatch(/on stuck ports \(>= 3 stalls each\)\s+13 on 1/)
     expect(text).toContain('off 1 stuck port: 0.0223 %, 95 % [0.0061 %, 0.0811 %] of 8987, benign; stuck: 0.144 % (model: 0.1 % each) -> agrees')
   })
 })

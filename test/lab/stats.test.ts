@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Attempt} from '../../src/lab/driver.js'
-import {agreement, connectsBeforeFirstExhaustion, percentile, repeatedStallPorts, stuckPorts, summarize, verdictOf, wilson, Z95} from '../../src/lab/stats.js'
+import {agreement, CHANCE_STUCK_PORTS, chanceStuckPorts, connectsBeforeFirstExhaustion, percentile, repeatedStallPorts, stuckPorts, summarize, verdictOf, wilson, Z95} from '../../src/lab/stats.js'
 
 describe('lab figures', () => {
   it('counts failures by kind, slow connects over 500 ms, and nearest-rank percentiles', () => {
@@ -96,11 +96,10 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
     expect(summarize([a]).stalled).toBe(4)
   })
 
-  it('calls a port stuck when 3 or more of its attempts stalled and at least half, per client (issue 10 Why B: one port failed 13 of 13)', () => {
-    // Client 1: port 40074 stalled 3 times of 3 (stuck); 40076 stalled twice only (not enough to
-    // say); 40078 stalled 3 times of 7 (under half: not stuck); 40080 stalled 4 of 8 (a tuple that
-    // stuck, came free and stuck again: stuck). Client 2 reuses 40074 and is fine: ports are
-    // counted per client, as the NAT hands each sender its own.
+  it('calls a port stuck when 3 or more of its attempts stalled, per client (issue 10 Why B: one port failed 13 of 13)', () => {
+    // Client 1: port 40074 stalled 3 times of 3; 40076 twice only (not enough); 40078 3 times of 7
+    // and 40080 4 of 8 (a tuple that stuck, came free and stuck again). Client 2 reuses 40074 and
+    // is fine: ports are counted per client, as the NAT hands each sender its own.
     const c1: Attempt[] = [
       [0, null, 'timeout', 40074],
       [10, null, 'timeout', 40074],
@@ -118,8 +117,8 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
       [10, 0.3, 'ok', 40074],
       [20, 0.2, 'ok', 40074],
     ]
-    expect(stuckPorts([c1, c2])).toEqual({ports: 2, stalls: 7})
-    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 2, stuck_stalls: 7, stalled: 15})
+    expect(stuckPorts([c1, c2])).toEqual({ports: 3, stalls: 10})
+    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 3, stuck_stalls: 10, stalled: 15, ports_used: 5})
     // Every port with more than one stall is listed, most stalls first: [client, port, stalls, attempts].
     expect(repeatedStallPorts([c1, c2])).toEqual([
       [0, 40080, 4, 8],
@@ -129,5 +128,17 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
     ])
     // The same three stalls split over two clients are not one stuck port.
     expect(stuckPorts([c1.slice(0, 2), [c1[2]!]]).ports).toBe(0)
+  })
+
+  it('says how many ports independent stalls would pile 3 stalls onto (Poisson per port)', () => {
+    // Why B: 0.0193 % of 18,000 connects over 1,000 ports: lambda = 0.003474 per port,
+    // P(X >= 3) = 1 - e^-l (1 + l + l^2/2) = 6.97e-9, times 1,000 ports.
+    const l = (0.000193 * 18000) / 1000
+    expect(chanceStuckPorts(0.000193, 18000, 1000)).toBeCloseTo(1000 * (1 - Math.exp(-l) * (1 + l + (l * l) / 2)), 12)
+    expect(chanceStuckPorts(0.000193, 18000, 1000)).toBeLessThan(CHANCE_STUCK_PORTS)
+    // At 1 % nearly one port in a thousand gets 3 by chance: 0.85 expected, so none is judged apart.
+    expect(chanceStuckPorts(0.01, 18000, 1000)).toBeCloseTo(0.85, 2)
+    expect(chanceStuckPorts(0.01, 18000, 1000)).toBeGreaterThan(CHANCE_STUCK_PORTS)
+    expect(chanceStuckPorts(0.5, 100, 0)).toBe(0)
   })
 })
