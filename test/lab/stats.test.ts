@@ -96,10 +96,11 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
     expect(summarize([a]).stalled).toBe(4)
   })
 
-  it('calls a port stuck when 3 or more of its attempts stalled, per client (issue 10 Why B: one port failed 13 of 13)', () => {
+  it('calls a port stuck when 3 or more of its attempts stalled, counting a port across clients (one NAT tuple; issue 10 Why B)', () => {
     // Client 1: port 40074 stalled 3 times of 3; 40076 twice only (not enough); 40078 3 times of 7
-    // and 40080 4 of 8 (a tuple that stuck, came free and stuck again). Client 2 reuses 40074 and
-    // is fine: ports are counted per client, as the NAT hands each sender its own.
+    // and 40080 4 of 8 (a tuple that stuck, came free and stuck again). Client 2's connects from
+    // 40074 went through: still one stuck port. 40082 stalled twice in client 1 and once in
+    // client 2: behind a port-preserving NAT both leave as the same tuple, so it is stuck too.
     const c1: Attempt[] = [
       [0, null, 'timeout', 40074],
       [10, null, 'timeout', 40074],
@@ -108,6 +109,8 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
       [11, 1020, 'ok', 40076],
       ...[1010, 1030, 0.3, 1040, 0.2, 0.4, 0.3].map((ms, i): Attempt => [2 + 10 * i, ms, 'ok', 40078]),
       ...[null, null, 0.3, 0.2, null, null, 0.3, 0.2].map((ms, i): Attempt => [4 + 10 * i, ms, ms === null ? 'timeout' : 'ok', 40080]),
+      [5, null, 'timeout', 40082],
+      [15, null, 'timeout', 40082],
       [3, null, 'timeout', null],
       [13, null, 'timeout', null],
       [23, null, 'timeout', null],
@@ -116,18 +119,21 @@ describe('stall share: 95 % Wilson interval, verdict against the budget, agreeme
       [0, 0.3, 'ok', 40074],
       [10, 0.3, 'ok', 40074],
       [20, 0.2, 'ok', 40074],
+      [25, 1012, 'ok', 40082],
     ]
-    expect(stuckPorts([c1, c2])).toEqual({ports: 3, stalls: 10})
-    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 3, stuck_stalls: 10, stalled: 15, ports_used: 5})
-    // Every port with more than one stall is listed, most stalls first: [client, port, stalls, attempts].
+    expect(stuckPorts([c1, c2])).toEqual({ports: 4, stalls: 13})
+    expect(summarize([c1, c2])).toMatchObject({stuck_ports: 4, stuck_stalls: 13, stalled: 18, ports_used: 5})
+    // The report lists each client's ports with more than one stall, most stalls first:
+    // [client, port, stalls, attempts].
     expect(repeatedStallPorts([c1, c2])).toEqual([
       [0, 40080, 4, 8],
       [0, 40074, 3, 3],
       [0, 40078, 3, 7],
       [0, 40076, 2, 2],
+      [0, 40082, 2, 2],
     ])
-    // The same three stalls split over two clients are not one stuck port.
-    expect(stuckPorts([c1.slice(0, 2), [c1[2]!]]).ports).toBe(0)
+    // Two stalls on a port are not enough, wherever they come from.
+    expect(stuckPorts([[c1[3]!], [[9, 1500, 'ok', 40076]]]).ports).toBe(0)
   })
 
   it('says how many ports independent stalls would pile 3 stalls onto (Poisson per port)', () => {
