@@ -15,6 +15,7 @@ import {
 } from './constants.js'
 import type {FlowModel, HostModel, ModelResult} from './types.js'
 import {MAX_TW_BUCKETS_DEFAULT_CEILING, PAGE_BYTES, PRE_6_14_TW_REUSE_DELAY_MS} from './host-constants.js'
+import {sameValue} from '../util/same.js'
 
 /** The host settings the model uses, parsed once from the facts. -1 / null means absent. */
 export interface HostParams {
@@ -330,6 +331,89 @@ export function modelHost(
     keptByOverflow = models.filter((m, i) => first[i]!.portExhaustion && !m.portExhaustion).map((m) => m.flow)
   }
   models.forEach((m, i) => finishFlow(flows[i]!, m, acc, acc.flowEntries[i]!))
+  return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
+}
+
+/** The settings modelHostUnder follows: the flows' shapes (flowShape) read none of them. */
+const CAP_SETTINGS = new Set<string>(['maxTwBuckets', 'maxTwBucketsSource', 'conntrackMax'])
+
+/** A host modelled already: its settings, flows, model and totals (the engine's unchanged host). */
+export interface ModelledHost {
+  host: HostParams
+  flows: Flow[]
+  result: ModelResult
+  totals: HostTotals
+  /** Flow i's portExhaustion on modelHost's first pass (before the overflow share and finishFlow). */
+  firstPortExhaustion: (i: number) => boolean
+}
+
+/**
+ * modelHost(host, base.flows) for settings that differ from the base's only in the value of
+ * tcp_max_tw_buckets (set on both or on neither), where that value came from, and
+ * nf_conntrack_max (set on both or on neither): a host-wide remedy judged without modelling
+ * every flow again. No flow's shape reads these, so the accounting is the base's totals under
+ * the new settings (HostTotals.under), and a flow is modelled again only when its model reads
+ * something that moved: the cap's value (`readsCap`), the overflow share (`readsShare`), or the
+ * numbers finishFlow gives it. Every other flow keeps the base's model object, which is what
+ * modelHost would build for it, field for field. Null when the settings differ in anything else.
+ */
+export function modelHostUnder(
+  base: ModelledHost,
+  host: HostParams,
+  modelOne: (host: HostParams, flow: Flow) => FlowModel,
+  readsShare: (host: HostParams, flow: Flow) => boolean,
+  readsCap: (flow: Flow) => boolean,
+): ModelResult | null {
+  const b = base.host
+  const keys = Object.keys(b)
+  if (keys.length !== Object.keys(host).length || 'twOverflowShare' in b || 'twOverflowShare' in host) return null
+  for (const k of keys) {
+    if (!(k in host)) return null
+    if (!CAP_SETTINGS.has(k) && !sameValue(b[k as keyof HostParams], host[k as keyof HostParams])) return null
+  }
+  if ((host.maxTwBuckets === null) !== (b.maxTwBuckets === null)) return null
+  const acc = base.totals.under(host)
+  if (acc === null) return null
+  const prev = base.totals.acc
+  const share = acc.twOverflowShare
+  const shareMoved = !Object.is(share, prev.twOverflowShare)
+  const capMoved = !Object.is(host.maxTwBuckets, b.maxTwBuckets)
+  const bindMoved =
+    !Object.is(acc.bindTuplesPerAddress, prev.bindTuplesPerAddress) ||
+    !Object.is(acc.bindUsablePorts, prev.bindUsablePorts) ||
+    !Object.is(acc.bindAddresses, prev.bindAddresses) ||
+    acc.bindExhausted !== prev.bindExhausted
+  const capped: HostParams = share > 0 ? Object.assign({}, host, {twOverflowShare: share}) : host
+  const flows = base.flows
+  const models = base.result.flows.slice()
+  const kept: string[] = []
+  // Share readers modelled again, and left as they were: host.twOverflowKeepsPortsFor needs them all one way.
+  let readersAgain = 0
+  let readersKept = 0
+  for (let i = 0; i < flows.length; i++) {
+    const f = flows[i]!
+    const m = models[i]!
+    const second = share > 0 && readsShare(capped, f)
+    let again = (capMoved && readsCap(f)) || (shareMoved && readsShare(host, f))
+    if (!again && (shareMoved || bindMoved)) {
+      // finishFlow's numbers for this flow, unless they are the ones it has.
+      again = m.bindBeforeConnect || !Object.is(acc.flowEntries[i]! * (1 - share), m.timeWaitEntries) || !Object.is(m.timeWaitOnThisHost ? share : 0, m.twOverflowShare)
+    }
+    if (second) {
+      if (again) readersAgain++
+      else readersKept++
+    }
+    if (!again) continue
+    // modelHost's two passes for this flow: the first pass alone reads the cap's value.
+    const first = !second || readsCap(f) ? modelOne(host, f) : undefined
+    const model = second ? modelOne(capped, f) : first!
+    if (second && (first ? first.portExhaustion : base.firstPortExhaustion(i)) && !model.portExhaustion) kept.push(model.flow)
+    finishFlow(f, model, acc, acc.flowEntries[i]!)
+    models[i] = model
+  }
+  // Every share reader modelled again: `kept` is complete. None: the base's list holds (same models, same share).
+  if (readersAgain > 0 && readersKept > 0) return null
+  const keptByOverflow = share === 0 ? [] : readersKept === 0 ? kept : base.result.host.twOverflowKeepsPortsFor
   return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
 }
 

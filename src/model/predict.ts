@@ -349,6 +349,17 @@ const MAX_SETTINGS = 64
  */
 const SERVER_ONLY = new Set(['maxTwBuckets', 'rfc1337'])
 
+/**
+ * `host` with the overflow share modelHost's second pass sets: the same settings signature (it
+ * leaves the share out), carried over rather than worked out again for every such copy.
+ */
+export function withOverflowShare(host: HostParams, twOverflowShare: number): HostParams {
+  const out = Object.assign({}, host, {twOverflowShare})
+  const sigs = signatures.get(host)
+  if (sigs !== undefined) signatures.set(out, sigs)
+  return out
+}
+
 function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
   let sigs = signatures.get(host)
   if (sigs === undefined) {

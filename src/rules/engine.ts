@@ -1,9 +1,10 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
-import {readsOverflowShare} from '../model/flow.js'
+import {readsOverflowShare, runModelUnder} from '../model/flow.js'
 import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
-import {accountHost, collisionRemedyCap, entriesOf, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
+import {accountHost, collisionRemedyCap, entriesOf, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting, type ModelledHost} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
+import {withOverflowShare} from '../model/predict.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
@@ -11,6 +12,7 @@ import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpe
 import {patchFlow} from '../topology/patch.js'
 import {RELEVANT_KEYS} from '../facts/keys.js'
 import {judgeRemediesOnHost, type Fired, type HostHooks} from './host-remedies.js'
+import {sameValue} from '../util/same.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -68,6 +70,12 @@ interface Evaluation {
   settings?: Map<string, HostAccounting>
   /** Per flow rule: whether it fired on each flow (1), did not (0), or was not asked (undefined); firedOn fills it. */
   verdicts?: Map<LoadedRule, Uint8Array>
+  /** Per flow rule, on the unchanged host: the flows it fires on (indexes, in order) and their Fired entries (firedOn fills it). */
+  firedBy?: Map<LoadedRule, {idx: number[]; fired: Fired[]}>
+  /** On a changed host: the flows whose declaration or model differs from `from`'s (changedIndexes). */
+  changed?: number[]
+  /** This host as runModelUnder takes it (modelledHost). */
+  modelled?: ModelledHost
   /** The evaluation this one changed (its flows' contexts and the rules' verdicts are re-used where their inputs are the same). */
   from?: Evaluation
 }
@@ -79,7 +87,8 @@ interface Evaluation {
  */
 function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params = hostParams(facts, kernelOverride), opts: {from?: Evaluation} = {}): Evaluation {
   const from = opts.from?.exhaustive ? undefined : opts.from
-  const model = runModel(params, flows)
+  // The same flows under other settings: only the flows whose models read what moved are modelled again.
+  const model = (from !== undefined && flows === from.flows && runModelUnder(modelledHost(from), params)) || runModel(params, flows)
   const fromFlows = from?.base.flows as Ctx[] | undefined
   const base: Ctx = {
     host: hostContext(params, model.host, flows.length),
@@ -90,6 +99,20 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params
     models: model.flows,
   }
   return {facts, flows, params, model, base, flowContexts: [], from}
+}
+
+/** The evaluation's host as runModelUnder takes it, built on first use. */
+function modelledHost(ev: Evaluation): ModelledHost {
+  if (ev.modelled) return ev.modelled
+  const first: (boolean | undefined)[] = []
+  ev.modelled = {
+    host: ev.params,
+    flows: ev.flows,
+    result: ev.model,
+    totals: totalsOf(ev).totals,
+    firstPortExhaustion: (i) => (first[i] ??= modelFlow(ev.params, ev.flows[i]!).portExhaustion),
+  }
+  return ev.modelled
 }
 
 /** The CEL `host`: the host's model and settings (-1 where a key is absent). */
@@ -166,7 +189,7 @@ function totalsOf(ev: Evaluation): Totals {
  * tcp_max_tw_buckets and the flow reads that share (its shape does not change), then finishFlow.
  */
 function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccounting, entries: number): FlowModel {
-  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(withOverflowShare(params, acc.twOverflowShare), flow) : first
   finishFlow(flow, model, acc, entries)
   return model
 }
@@ -307,6 +330,18 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
     findings,
     model: {host: ev.model.host, flows: ev.model.flows},
   }
+}
+
+/**
+ * What fires on the host with `sysctl` set (at or above `minSeverity`), as judgement sees it after
+ * the unchanged host: tests hold this path (runModelUnder, verdicts re-used) to the exhaustive one.
+ */
+export function firedWith(facts: Facts, topology: Topology, rules: LoadedRule[], sysctl: Record<string, string>, opts: {exhaustive?: boolean; minSeverity?: Severity} = {}): Fired[] {
+  const ev = evaluation(facts, topology.flows, topology.kernel)
+  ev.exhaustive = opts.exhaustive === true
+  const hooks = judgeHooks(facts, topology, rules, ev)
+  hooks.fired({}, new Map())
+  return hooks.fired(sysctl, new Map(), opts.minSeverity)
 }
 
 /**
@@ -457,36 +492,66 @@ function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'i
     const models = ev.model.flows
     const prevModels = from?.model.flows
     let verdicts: Uint8Array | undefined
-    if (keep) keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
+    let kept: {idx: number[]; fired: Fired[]} | undefined
+    if (keep) {
+      keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
+      ;(ev.firedBy ??= new Map()).set(rule, (kept = {idx: [], fired: []}))
+    }
     const fields = reads?.model ?? []
-    // A plain loop, no closure per flow: at 10,000 flows this runs ~1.4 million times per check.
-    for (let i = 0; i < ev.flows.length; i++) {
-      const f = ev.flows[i]!
-      if (onlyFlow !== undefined && f.name !== onlyFlow) continue
-      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
-      let v: boolean | undefined
+    const verdict = (i: number, f: Flow): boolean => {
       if (reuse && prev[i] !== 0 && f === from!.flows[i]) {
         const a = models[i] as unknown as Ctx
         const b = prevModels![i] as unknown as Ctx
         let same = true
-        for (let j = 0; same && j < fields.length; j++) same = sameValue(a[fields[j]!], b[fields[j]!])
-        if (same) v = prev[i] === 2
+        // The same model object (runModelUnder kept it): every field is equal.
+        if (a !== b) for (let j = 0; same && j < fields.length; j++) same = sameValue(a[fields[j]!], b[fields[j]!])
+        if (same) return prev[i] === 2
       }
-      v ??= fires(rule, contextFor(ev, i))
+      return fires(rule, contextFor(ev, i))
+    }
+    // Only some flows changed (a host-wide change that moved few models): the unchanged host's
+    // verdicts hold for the others, so its list of firing flows is merged with the changed flows' verdicts.
+    const prevFired = reuse && onlyFlow === undefined && !keep ? from!.firedBy?.get(rule) : undefined
+    if (prevFired) {
+      const changed = (ev.changed ??= changedIndexes(ev, from!))
+      let p = 0
+      for (const i of changed) {
+        while (p < prevFired.idx.length && prevFired.idx[p]! < i) out.push(prevFired.fired[p++]!)
+        if (p < prevFired.idx.length && prevFired.idx[p] === i) p++
+        const f = ev.flows[i]!
+        if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
+        if (verdict(i, f)) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+      }
+      while (p < prevFired.idx.length) out.push(prevFired.fired[p++]!)
+      continue
+    }
+    // A plain loop: at 10,000 flows this runs ~1.4 million times per check.
+    for (let i = 0; i < ev.flows.length; i++) {
+      const f = ev.flows[i]!
+      if (onlyFlow !== undefined && f.name !== onlyFlow) continue
+      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
+      const v = verdict(i, f)
       if (verdicts) verdicts[i] = v ? 2 : 1
-      if (v) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+      if (v) {
+        const fired: Fired = {id: rule.id, flow: f.name, severity: rule.severity}
+        out.push(fired)
+        if (kept) {
+          kept.idx.push(i)
+          kept.fired.push(fired)
+        }
+      }
     }
   }
   return out
 }
 
-/** Equal as a rule sees them (numbers by Object.is: -0 and 0, NaN apart from nothing else). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b ? a !== 0 || Object.is(a, b) : a !== a && b !== b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameValue((a as Ctx)[k], (b as Ctx)[k]))
+/** The flows whose declaration or model object differs from the unchanged host's, in order. */
+function changedIndexes(ev: Evaluation, from: Evaluation): number[] {
+  const out: number[] = []
+  const models = ev.model.flows
+  const prev = from.model.flows
+  for (let i = 0; i < ev.flows.length; i++) if (ev.flows[i] !== from.flows[i] || models[i] !== prev[i]) out.push(i)
+  return out
 }
 
 /**
