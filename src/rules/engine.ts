@@ -195,19 +195,32 @@ function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccou
 }
 
 /**
+ * changedFlow's model and host context by the changed flow (patchFlow gives one object per flow
+ * and patch): a remedy's re-check and its judgement on the whole host ask for the same change,
+ * on the same host (the same totals, settings and models). Judgement asks last and drops it.
+ */
+const changedModels = new WeakMap<Flow, {totals: Totals; params: HostParams; models: FlowModel[]; idx: number; host: Ctx; model: FlowModel}>()
+
+/**
  * The host with flow `idx` replaced by `flow`, settings unchanged, in O(1): that flow's model
  * (as modelHost would give it, from the host totals patched by its delta) and the host's model,
  * as CEL contexts. What it does not compute (the other flows' models, which a change in the
  * TIME_WAIT overflow share would move) is deferred: reading it throws NEED_WHOLE_HOST.
  */
-function changedFlow(ev: Evaluation, idx: number, flow: Flow): {base: Ctx; ctx: Ctx; model: FlowModel} {
+function changedFlow(ev: Evaluation, idx: number, flow: Flow, opts: {last?: boolean} = {}): {base: Ctx; ctx: Ctx; model: FlowModel} {
   const t = totalsOf(ev)
   const params = ev.params
-  const first = modelFlow(params, flow)
-  const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
-  const model = onHost(params, flow, first, acc, entries)
-  const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
-  const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
+  let done = changedModels.get(flow)
+  if (done === undefined || done.totals !== t || done.params !== params || done.models !== ev.model.flows || done.idx !== idx) {
+    const first = modelFlow(params, flow)
+    const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
+    const model = onHost(params, flow, first, acc, entries)
+    const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
+    const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
+    changedModels.set(flow, (done = {totals: t, params, models: ev.model.flows, idx, host, model}))
+  }
+  if (opts.last) changedModels.delete(flow)
+  const {host, model} = done
   const base = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
   const ctx = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
   Object.assign(ctx, {flow: flowCtx(flow), model})
@@ -448,7 +461,7 @@ function sameHost(ev: Evaluation, facts: Facts, kernel: string | undefined): Eva
 
 /** firedOn(evaluation of the host with flow `idx` replaced, onlyFlow: it), from changedFlow. */
 function firedOnChange(ev: Evaluation, idx: number, flow: Flow, rules: LoadedRule[], minSeverity: Severity = 'info'): Fired[] {
-  const {base, ctx} = changedFlow(ev, idx, flow)
+  const {base, ctx} = changedFlow(ev, idx, flow, {last: true})
   const out: Fired[] = []
   const min = severityRank(minSeverity)
   for (const rule of rules) {
