@@ -345,6 +345,11 @@ export interface ModelledHost {
   totals: HostTotals
   /** Flow i's portExhaustion on modelHost's first pass (before the overflow share and finishFlow). */
   firstPortExhaustion: (i: number) => boolean
+  /**
+   * Set by modelHostUnder: the flows these settings can move (the rest keep TIME_WAIT nowhere
+   * here, bind nothing and read neither the cap nor the share: only a sign of zero could move).
+   */
+  movable?: number[]
 }
 
 /**
@@ -390,7 +395,12 @@ export function modelHostUnder(
   // Share readers modelled again, and left as they were: host.twOverflowKeepsPortsFor needs them all one way.
   let readersAgain = 0
   let readersKept = 0
-  for (let i = 0; i < flows.length; i++) {
+  base.movable ??= movableFlows(base, readsShare, readsCap)
+  // Any other flow has no TIME_WAIT entries here: finishFlow gives it 0 × (1 − share), the same unless its sign moved.
+  const every = !Object.is(0 * (1 - share), 0 * (1 - prev.twOverflowShare))
+  const scan = every ? flows.length : base.movable.length
+  for (let n = 0; n < scan; n++) {
+    const i = every ? n : base.movable[n]!
     const f = flows[i]!
     const m = models[i]!
     const second = share > 0 && readsShare(capped, f)
@@ -415,6 +425,17 @@ export function modelHostUnder(
   if (readersAgain > 0 && readersKept > 0) return null
   const keptByOverflow = share === 0 ? [] : readersKept === 0 ? kept : base.result.host.twOverflowKeepsPortsFor
   return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
+}
+
+function movableFlows(base: ModelledHost, readsShare: (host: HostParams, flow: Flow) => boolean, readsCap: (flow: Flow) => boolean): number[] {
+  const out: number[] = []
+  const entries = base.totals.acc.flowEntries
+  base.flows.forEach((f, i) => {
+    const m = base.result.flows[i]!
+    // readsShare on the base's settings: modelHostUnder takes only settings where it is the same.
+    if (readsCap(f) || readsShare(base.host, f) || m.bindBeforeConnect || m.timeWaitOnThisHost || entries[i] !== 0 || !Object.is(m.twOverflowShare, 0)) out.push(i)
+  })
+  return out
 }
 
 /** What the host-level step adds to one flow's model (modelHost; the engine's one-flow re-runs). */
@@ -526,7 +547,20 @@ export function twReuseApplies(host: HostParams, flow: Flow): boolean {
   return true
 }
 
+/** isLoopbackPeer by peer (every client flow's model asks, per flow and remedy). */
+const loopbackPeers = new Map<string, boolean>()
+
 export function isLoopbackPeer(peer: string): boolean {
+  let loop = loopbackPeers.get(peer)
+  if (loop === undefined) {
+    // Bounded: a long-lived caller may see many peers.
+    if (loopbackPeers.size >= 100_000) loopbackPeers.clear()
+    loopbackPeers.set(peer, (loop = loopbackOf(peer)))
+  }
+  return loop
+}
+
+function loopbackOf(peer: string): boolean {
   let ip: string
   try {
     ip = parsePeer(peer).host.toLowerCase()

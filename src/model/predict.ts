@@ -58,6 +58,8 @@ export interface PredictContext {
 
 /** Overrides the model's own re-runs use (remedy values found by bisection). */
 export interface AssessOverrides {
+  /** The flow's rate (safe_qps bisects on it without copying the flow per step). */
+  qps?: number
   maxTwBuckets?: number | null
   timeWaitSeconds?: number
   rfc1337?: number
@@ -97,12 +99,25 @@ export function flowBudget(flow: Flow, ctx?: PredictContext): number {
 
 function clientKernelOf(host: HostParams, flow: Flow): KernelVersion | null {
   if (flow.role === 'client') return host.kernel
-  return flow.client_kernel ? parseKernel(flow.client_kernel) : host.kernel
+  return flow.client_kernel ? declaredKernel(flow.client_kernel) : host.kernel
 }
 
 function natKernelOf(host: HostParams, flow: Flow): KernelVersion | null {
-  if (flow.nat?.kernel) return parseKernel(flow.nat.kernel)
+  if (flow.nat?.kernel) return declaredKernel(flow.nat.kernel)
   return flow.role === 'nat' ? host.kernel : null
+}
+
+/** A flow's declared kernel, parsed once per release string (assess asks per bisection step); shared, never changed. */
+const declaredKernels = new Map<string, KernelVersion | null>()
+function declaredKernel(raw: string): KernelVersion | null {
+  let k = declaredKernels.get(raw)
+  if (k === undefined) {
+    // Bounded: a long-lived caller (the wizard, tests) sees many; one run sees a few.
+    if (declaredKernels.size >= 1024) declaredKernels.clear()
+    const parsed = parseKernel(raw)
+    declaredKernels.set(raw, (k = parsed))
+  }
+  return k
 }
 
 /** The sender's port range as the model sees it, and how many of its ports rotate toward one destination. */
@@ -122,7 +137,9 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
   const timeWaitSeconds = over.timeWaitSeconds ?? (thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS)
   const spaces = flow.client_addresses * flow.server_endpoints
-  const qps = flow.qps / spaces
+  // The only reads of the flow's rate in assess and what it calls (keep `over.qps` in step).
+  const flowQps = over.qps ?? flow.qps
+  const qps = flowQps / spaces
   const sendersPerAddress = Math.max(1, flow.senders / flow.client_addresses)
   const isServer = flow.role === 'server'
   // What we know of the other side only when this host is it; otherwise the kernel defaults.
@@ -136,7 +153,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   const rstClears = rfc1337 === 0
   const sel = portSelection(host.kernel).selection
   const sender = senderPorts(host, flow)
-  const perSenderQps = flow.qps / flow.senders / flow.server_endpoints
+  const perSenderQps = flowQps / flow.senders / flow.server_endpoints
   // A sender's own ports come back on their own 4-tuple (accepted unless offsets are per connection).
   const ownShare = collisionShare(sel, sender.rotation, perSenderQps, timeWaitSeconds)
 
@@ -379,9 +396,12 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
   if (!byBudget) byFlow.set(flow, (byBudget = new Map()))
   const hit = byBudget.get(budget)
   if (hit !== undefined || byBudget.has(budget)) return hit ?? null
+  // One overrides object for every step: assess reads it and keeps nothing.
+  const rate: AssessOverrides = {qps: flow.qps}
   const crossing = safeRate(
     (q) => {
-      const at = assess(host, {...flow, qps: q})
+      rate.qps = q
+      const at = assess(host, flow, rate)
       return at.twStallShare + (at.natDropShare > 0 ? 1 : 0)
     },
     budget,

@@ -48,13 +48,13 @@ const flowArb: fc.Arbitrary<Omit<Flow, 'name'>> = fc
     return {...makeFlow(), ...f, role, senders: f.client_addresses + extraSenders, ...(bind && role === 'client' ? {bind_before_connect: true} : {}), ...(natSpec ? {nat: natSpec} : {})}
   })
 
-/** A cap value: below, around or above what the flows keep, or none (the key absent). */
-const capArb = fc.oneof(fc.integer({min: 0, max: 5000}), fc.integer({min: 5000, max: 5_000_000}), fc.constant(-1))
+/** A cap value: below, around or above what the flows keep, negative (an overflow share past 1: zeros turn -0), or none (-1: the key absent). */
+const capArb = fc.oneof(fc.integer({min: 0, max: 5000}), fc.integer({min: 5000, max: 5_000_000}), fc.constant(-1), fc.integer({min: -50, max: -2}))
 
 function paramsWith(d: number, cap: number, conntrack: number | null): HostParams {
   const facts = DUMPS[d]!
   const sysctls: Record<string, string> = Object.assign({}, facts.sysctls)
-  if (cap < 0) delete sysctls['net.ipv4.tcp_max_tw_buckets']
+  if (cap === -1) delete sysctls['net.ipv4.tcp_max_tw_buckets']
   else sysctls['net.ipv4.tcp_max_tw_buckets'] = String(cap)
   if (conntrack !== null) sysctls['net.netfilter.nf_conntrack_max'] = String(conntrack)
   return hostParams(Object.assign({}, facts, {sysctls}))
