@@ -60,7 +60,8 @@ function countIn(a: number, b: number, parity: number | null): number {
 }
 
 function countPorts(range: [number, number], reserved: [number, number][], parity: number | null): number {
-  const [lo, hi] = range
+  const lo = range[0]
+  const hi = range[1]
   let total = countIn(lo, hi, parity)
   // Nothing reserved (the usual case): no merged copy to build, per flow and bisection step.
   if (reserved.length === 0) return total

@@ -116,11 +116,29 @@ function modelledHost(ev: Evaluation): ModelledHost {
 }
 
 /** The CEL `host`: the host's model and settings (-1 where a key is absent). */
-function hostContext(params: HostParams, host: HostModel, flowCount: number): Ctx {
+export function hostContext(params: HostParams, host: HostModel, flowCount: number): Ctx {
   const orAbsent = (v: number | null) => (v === null ? -1 : v)
-  // Object.assign rather than {...x, key: v}: V8 builds a literal that follows a spread key by key
-  // in its runtime, ~20 times slower (24 µs for this one object), and it is built per remedy.
-  return Object.assign({} as Ctx, host, {
+  // One literal, in the order Object.assign({}, host, settings) gives (the model's fields as
+  // hostModelOf lists them, maxTwBuckets and timeWaitSeconds overwritten in place, then the
+  // settings): copying the model's fields one by one cost ~2 µs per context, and contexts are
+  // built per remedy. test/rules/host-context.test.ts holds it to that definition.
+  return {
+    timeWaitTuples: host.timeWaitTuples,
+    maxTwBuckets: orAbsent(params.maxTwBuckets),
+    twOverflow: host.twOverflow,
+    twCapIsCollisionRemedy: host.twCapIsCollisionRemedy,
+    timeWaitSeconds: params.timeWaitSeconds,
+    kernelCode: host.kernelCode,
+    maxTwBucketsSource: host.maxTwBucketsSource,
+    maxTwBucketsEstimated: host.maxTwBucketsEstimated,
+    twOverflowShare: host.twOverflowShare,
+    twOverflowTuples: host.twOverflowTuples,
+    twOverflowKeepsPortsFor: host.twOverflowKeepsPortsFor,
+    conntrackEntries: host.conntrackEntries,
+    conntrackMax: host.conntrackMax,
+    conntrackFull: host.conntrackFull,
+    conntrackMaxNeeded: host.conntrackMaxNeeded,
+    facts: host.facts,
     kernel: host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
     // For messages: never an empty "on this kernel ()".
@@ -135,17 +153,15 @@ function hostContext(params: HostParams, host: HostModel, flowCount: number): Ct
     twReuse: orAbsent(params.twReuse),
     twReuseDelayMs: params.twReuseDelayMs,
     timestamps: params.timestamps,
-    maxTwBuckets: orAbsent(params.maxTwBuckets),
     rfc1337: params.rfc1337,
     twRecycle: orAbsent(params.twRecycle),
     finTimeoutSeconds: orAbsent(params.finTimeoutSeconds),
     vendorTimeWaitSeconds: orAbsent(params.vendorTimeWaitSeconds),
     conntrackTimeWaitSeconds: orAbsent(params.conntrackTimeWaitSeconds),
-    timeWaitSeconds: params.timeWaitSeconds,
     usablePorts: usablePorts(params.portRange, params.reservedPorts),
     reservedInRange: reservedInRange(params.portRange, params.reservedPorts),
     flowCount,
-  })
+  }
 }
 
 /**
@@ -186,10 +202,12 @@ function totalsOf(ev: Evaluation): Totals {
 /**
  * A flow's model as modelHost finishes it on a host whose accounting is `acc` (`entries`: the
  * flow's own TIME_WAIT entries): modelHost's second pass when the host overflows
- * tcp_max_tw_buckets and the flow reads that share (its shape does not change), then finishFlow.
+ * tcp_max_tw_buckets and the flow reads that share (its shape does not change), else its first
+ * pass; then finishFlow.
  */
-function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccounting, entries: number): FlowModel {
-  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(withOverflowShare(params, acc.twOverflowShare), flow) : first
+function onHost(params: HostParams, flow: Flow, acc: HostAccounting, entries: number): FlowModel {
+  // Its first pass is needed only when there is no second: the shape came from shapesOf.
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(withOverflowShare(params, acc.twOverflowShare), flow) : modelFlow(params, flow)
   finishFlow(flow, model, acc, entries)
   return model
 }
@@ -212,9 +230,9 @@ function changedFlow(ev: Evaluation, idx: number, flow: Flow, opts: {last?: bool
   const params = ev.params
   let done = changedModels.get(flow)
   if (done === undefined || done.totals !== t || done.params !== params || done.models !== ev.model.flows || done.idx !== idx) {
-    const first = modelFlow(params, flow)
-    const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
-    const model = onHost(params, flow, first, acc, entries)
+    // The flow's shape without modelling it (shapesOf: what flowShape reads of the model, worked out the same way).
+    const {acc, entries} = t.totals.replaced(idx, shapesOf(params, [flow])[0]!)
+    const model = onHost(params, flow, acc, entries)
     const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
     const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
     changedModels.set(flow, (done = {totals: t, params, models: ev.model.flows, idx, host, model}))
@@ -418,8 +436,7 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
     settings.set(key, (acc = Object.assign({}, acc, {flowEntries: []})))
   }
   const flow = ev.flows[idx]!
-  const first = modelFlow(params, flow)
-  const model = onHost(params, flow, first, acc, entriesOf(flowShape(params, flow, first)))
+  const model = onHost(params, flow, acc, entriesOf(shapesOf(params, [flow])[0]!))
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
   const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
   return Object.assign(ctx, {flow: flowCtx(flow), model})

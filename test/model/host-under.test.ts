@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
 import {modelFlow, readsTwBucketsValue, runModel, runModelUnder} from '../../src/model/flow.js'
-import {flowShape, hostParams, HostTotals, type HostParams, type ModelledHost} from '../../src/model/host.js'
+import {flowShape, hostParams, HostTotals, shapesOf, type HostParams, type ModelledHost} from '../../src/model/host.js'
 import {factsFromDump} from '../../src/sources/dump.js'
 import {NAT_DEFAULTS, type Flow} from '../../src/topology/types.js'
 import {sameValue} from '../../src/util/same.js'
@@ -70,6 +70,19 @@ function modelled(host: HostParams, flows: Flow[]): ModelledHost {
     firstPortExhaustion: (i) => modelFlow(host, flows[i]!).portExhaustion,
   }
 }
+
+describe('shapesOf: a flow\'s shape without its model, as flowShape gives it from the model', () => {
+  it('is the same shape on random flows and hosts (one-flow changes account the host with it)', () => {
+    fc.assert(
+      fc.property(flowArb, fc.integer({min: 0, max: 2}), capArb, (f, d, cap) => {
+        const host = paramsWith(d, cap, null)
+        const flow = {...f, name: 'f'}
+        expect(sameValue(shapesOf(host, [flow])[0], flowShape(host, flow, modelFlow(host, flow)))).toBe(true)
+      }),
+      {numRuns: 500},
+    )
+  })
+})
 
 describe('runModelUnder is runModel for a changed tcp_max_tw_buckets or nf_conntrack_max', () => {
   it('flows that readsTwBucketsValue leaves out model the same under any cap', () => {
