@@ -18,7 +18,7 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
 /** The definition: the model, then the settings (-1 where a key is absent). */
 function reference(params: HostParams, host: HostModel, flowCount: number): Record<string, unknown> {
   const orAbsent = (v: number | null) => (v === null ? -1 : v)
-  return Object.assign({}, host, {
+  return Object.assign({} as Record<string, unknown>, host, {
     kernel: host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
     kernelLabel: params.kernel ? `kernel ${params.kernel.raw}` : 'an unknown kernel (assumed current)',
