@@ -121,7 +121,26 @@ function declaredKernel(raw: string): KernelVersion | null {
 }
 
 /** The sender's port range as the model sees it, and how many of its ports rotate toward one destination. */
-function senderPorts(host: HostParams, flow: Flow): {range: [number, number]; usable: number; rotation: number} {
+interface SenderPorts {
+  range: [number, number]
+  usable: number
+  rotation: number
+}
+
+/**
+ * senderPorts by flow, for the settings it reads (the host's port range, reserved ports and
+ * kernel, compared as the same objects): assess asks per bisection step. Shared, read-only.
+ */
+const sendersOf = new WeakMap<Flow, {portRange: [number, number]; reservedPorts: [number, number][]; kernel: HostParams['kernel']; ports: SenderPorts}>()
+function senderPorts(host: HostParams, flow: Flow): SenderPorts {
+  const hit = sendersOf.get(flow)
+  if (hit !== undefined && hit.portRange === host.portRange && hit.reservedPorts === host.reservedPorts && hit.kernel === host.kernel) return hit.ports
+  const ports = senderPortsOf(host, flow)
+  sendersOf.set(flow, {portRange: host.portRange, reservedPorts: host.reservedPorts, kernel: host.kernel, ports})
+  return ports
+}
+
+function senderPortsOf(host: HostParams, flow: Flow): SenderPorts {
   const range = flow.role === 'client' ? host.portRange : (flow.client_port_range ?? DEFAULT_PORT_RANGE)
   const reserved = flow.role === 'client' ? host.reservedPorts : []
   const usable = usablePorts(range, reserved)
@@ -133,7 +152,7 @@ function senderPorts(host: HostParams, flow: Flow): {range: [number, number]; us
  * The pure prediction for one flow at its declared rate: the stall, timeout, reset and reject
  * shares and the mechanism. No allocation beyond the result, so safe_qps can bisect on it.
  */
-export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {}): Assessment {
+export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {}, into?: Assessment): Assessment {
   const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
   const timeWaitSeconds = over.timeWaitSeconds ?? (thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS)
   const spaces = flow.client_addresses * flow.server_endpoints
@@ -271,6 +290,30 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   } else if (rejected > 0) {
     mechanism = 'fast-resend'
   }
+  if (into !== undefined) {
+    // The bisection's scratch (crossingOf): the same fields, written in place.
+    into.stallShare = stallShare
+    into.timeoutShare = timeoutShare
+    into.resetShare = resetShare
+    into.rejectShare = rejected
+    into.collisionShare = collision
+    into.twStallShare = twStall
+    into.natDropShare = natDrop
+    into.exhaustionShare = exhaustion
+    into.mechanism = mechanism
+    into.unrelatedShare = unrelated
+    into.senderReuseShare = senderReuseShare
+    into.natRegime = natRegime
+    into.natRemapShare = natRemapShare
+    into.natHoles = natHoles
+    into.natCapacityQps = natCapacityQps
+    into.natReuseSeconds = natReuseSeconds
+    into.paws = id.paws
+    into.fastResend = fastResend
+    into.twReuseEffective = twReuseEffective
+    into.exhaustionCapacityQps = exhaustionCapacityQps
+    return into
+  }
   return {
     stallShare,
     timeoutShare,
@@ -398,10 +441,12 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
   if (hit !== undefined || byBudget.has(budget)) return hit ?? null
   // One overrides object for every step: assess reads it and keeps nothing.
   const rate: AssessOverrides = {qps: flow.qps}
+  let at: Assessment | undefined
   const crossing = safeRate(
     (q) => {
       rate.qps = q
-      const at = assess(host, flow, rate)
+      // The first step's result is the scratch the others write into (assess keeps no reference).
+      at = assess(host, flow, rate, at)
       return at.twStallShare + (at.natDropShare > 0 ? 1 : 0)
     },
     budget,

@@ -239,10 +239,44 @@ function changedFlow(ev: Evaluation, idx: number, flow: Flow, opts: {last?: bool
   }
   if (opts.last) changedModels.delete(flow)
   const {host, model} = done
-  const base = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
-  const ctx = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
-  Object.assign(ctx, {flow: flowCtx(flow), model})
+  const base = withoutFlows(host, ev.facts)
+  const ctx = withoutFlows(host, ev.facts, flowCtx(flow), model)
   return {base, ctx, model}
+}
+
+/**
+ * A context of a one-flow change: `host`, `sysctl`, `counters`, `flows` and `models` deferred
+ * (reading them throws NEED_WHOLE_HOST), then `flow` and `model` when given. What
+ * deferred({host, sysctl, counters}, ['flows', 'models']) builds, as one literal: own enumerable
+ * accessors in the same order, without a defineProperty per key per remedy.
+ */
+function withoutFlows(host: Ctx, facts: Facts, flow?: Ctx, model?: FlowModel): Ctx {
+  if (flow === undefined) {
+    return {
+      host,
+      sysctl: facts.sysctls,
+      counters: facts.counters,
+      get flows(): never {
+        return needWholeHost()
+      },
+      get models(): never {
+        return needWholeHost()
+      },
+    }
+  }
+  return {
+    host,
+    sysctl: facts.sysctls,
+    counters: facts.counters,
+    get flows(): never {
+      return needWholeHost()
+    },
+    get models(): never {
+      return needWholeHost()
+    },
+    flow,
+    model,
+  }
 }
 
 function contextFor(ev: Evaluation, flowIndex: number | null): Ctx {
@@ -438,8 +472,7 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
   const flow = ev.flows[idx]!
   const model = onHost(params, flow, acc, entriesOf(shapesOf(params, [flow])[0]!))
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
-  const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
-  return Object.assign(ctx, {flow: flowCtx(flow), model})
+  return withoutFlows(host, facts, flowCtx(flow), model)
 }
 
 /**
