@@ -677,11 +677,13 @@ function tryRemedy(
   // The rule re-checked on the host with the remedy applied: its evidence there, or null if it still fires.
   const recheck = (afterCtx: Ctx) => (fires(rule, afterCtx) ? null : evidence(rule, afterCtx))
   let after: Record<string, Value> | null | undefined
-  // Either change alone, for a flow whose re-run would be the whole host's, is judged without
-  // re-running every flow, unless the rule reads what that leaves out (NEED_WHOLE_HOST): a change
-  // to this flow on the flow and the host's totals (changedFlow); a host-wide setting on the
-  // host's accounting under it (changedSettings).
-  if (!ev.exhaustive && !flowPatch !== !sysctl && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
+  // Either change alone, for a flow, is judged on the whole host without re-running every flow,
+  // unless the rule reads what that leaves out (NEED_WHOLE_HOST): a change to this flow on the
+  // flow and the host's totals (changedFlow); a host-wide setting on the host's accounting under
+  // it (changedSettings). A local rule takes this path too (it was re-run on its flow alone when
+  // that flow's model alone was its model on the host, modelIsPerFlow): changedFlow is the whole
+  // host's answer, O(1) as well, and judgement re-uses its model.
+  if (!ev.exhaustive && !flowPatch !== !sysctl && idx !== null) {
     try {
       if (flowPatch) {
         after = recheck(changedFlow(ev, idx, patchFlow(ev.flows[idx]!, flowPatch as Parameters<typeof patchFlow>[1])).ctx)
