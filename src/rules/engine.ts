@@ -24,8 +24,10 @@ export interface EvaluateOptions {
   hostLabel?: string
   /**
    * Re-run the whole host's model for every remedy, as the definition says (tests compare the
-   * fast path with it). Off: a remedy for a rule that only reads its own flow and host settings
-   * is judged on that flow alone, and whole-host re-runs are shared between equal patches.
+   * fast path with it). Off: a remedy that changes one flow, or only host settings, is judged
+   * on that flow and the host's totals (changedFlow, changedSettings) unless its rule reads the
+   * other flows; a host-wide setting re-models only the flows it moves (runModelUnder); and
+   * whole-host re-runs are shared between equal patches.
    */
   exhaustive?: boolean
   /** Told what became of each remedy of each finding (the rules' cases prove the re-check with it). */
