@@ -53,10 +53,13 @@ export function judgeRemediesOnHost(findings: Finding[], hooks: HostHooks): void
   // has judged (a host-wide remedy many findings propose), so this is worked out once for it.
   const createdBy = new WeakMap<Fired[], Map<number, Fired[]>>()
   const created = (fired: Fired[], rank: number): Fired[] => {
+    const fresh = (): Fired[] => fired.filter((f) => before.get(f.id)?.has(f.flow ?? '') !== true && severityRank(f.severity) >= rank)
+    // A one-flow change's short list is its own: nothing to share.
+    if (fired.length < 32) return fresh()
     let byRank = createdBy.get(fired)
     if (!byRank) createdBy.set(fired, (byRank = new Map()))
     let out = byRank.get(rank)
-    if (!out) byRank.set(rank, (out = fired.filter((f) => before.get(f.id)?.has(f.flow ?? '') !== true && severityRank(f.severity) >= rank)))
+    if (!out) byRank.set(rank, (out = fresh()))
     return out
   }
   for (const finding of findings) {

@@ -38,14 +38,33 @@ function applyPatch(flow: Flow, patch: Record<string, unknown>): Flow {
   return out as unknown as Flow
 }
 
-/** The patch as a key that tells apart every patch JSON can; undefined for what it cannot (-0, NaN, ±Infinity, undefined, objects not plain data). */
+/**
+ * The patch as a key that tells apart every patch JSON.stringify can (plain data: finite numbers
+ * other than -0, strings, booleans, null, arrays without holes, plain objects); undefined for
+ * any other patch, which is then applied afresh.
+ */
 function patchKey(patch: Record<string, unknown>): string | undefined {
-  let plain = true
-  const key = JSON.stringify(patch, (_k, v: unknown) => {
-    if (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0))) plain = false
-    else if (v === undefined || typeof v === 'function' || typeof v === 'bigint' || typeof v === 'symbol') plain = false
-    else if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) !== Object.prototype) plain = false
-    return v
-  })
-  return plain ? key : undefined
+  return plain(patch) ? JSON.stringify(patch) : undefined
+}
+
+function plain(v: unknown): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0)
+    case 'object': {
+      if (v === null) return true
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !plain(v[i])) return false
+        return true
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype || Object.getOwnPropertySymbols(v).length > 0) return false
+      for (const x of Object.values(v)) if (!plain(x)) return false
+      return true
+    }
+    default:
+      return false
+  }
 }
