@@ -60,6 +60,12 @@ export interface PredictContext {
 export interface AssessOverrides {
   /** The flow's rate (safe_qps bisects on it without copying the flow per step). */
   qps?: number
+  /**
+   * What assess works out from the host and flow alone, the same at every rate, worked out once
+   * by a caller that assesses one flow on one host many times (the bisection): its senderPorts
+   * and twReuseApplies.
+   */
+  fixed?: {sender: SenderPorts; twReuse: boolean}
   maxTwBuckets?: number | null
   timeWaitSeconds?: number
   rfc1337?: number
@@ -127,20 +133,7 @@ interface SenderPorts {
   rotation: number
 }
 
-/**
- * senderPorts by flow, for the settings it reads (the host's port range, reserved ports and
- * kernel, compared as the same objects): assess asks per bisection step. Shared, read-only.
- */
-const sendersOf = new WeakMap<Flow, {portRange: [number, number]; reservedPorts: [number, number][]; kernel: HostParams['kernel']; ports: SenderPorts}>()
 function senderPorts(host: HostParams, flow: Flow): SenderPorts {
-  const hit = sendersOf.get(flow)
-  if (hit !== undefined && hit.portRange === host.portRange && hit.reservedPorts === host.reservedPorts && hit.kernel === host.kernel) return hit.ports
-  const ports = senderPortsOf(host, flow)
-  sendersOf.set(flow, {portRange: host.portRange, reservedPorts: host.reservedPorts, kernel: host.kernel, ports})
-  return ports
-}
-
-function senderPortsOf(host: HostParams, flow: Flow): SenderPorts {
   const range = flow.role === 'client' ? host.portRange : (flow.client_port_range ?? DEFAULT_PORT_RANGE)
   const reserved = flow.role === 'client' ? host.reservedPorts : []
   const usable = usablePorts(range, reserved)
@@ -171,7 +164,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {},
   const fastResend = hasFastSynResend(clientKernel)
   const rstClears = rfc1337 === 0
   const sel = portSelection(host.kernel).selection
-  const sender = senderPorts(host, flow)
+  const sender = over.fixed?.sender ?? senderPorts(host, flow)
   const perSenderQps = flowQps / flow.senders / flow.server_endpoints
   // A sender's own ports come back on their own 4-tuple (accepted unless offsets are per connection).
   const ownShare = collisionShare(sel, sender.rotation, perSenderQps, timeWaitSeconds)
@@ -269,7 +262,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {},
   if (flow.closes_first === 'client') {
     // tcp_tw_reuse=1 for any peer, =2 for loopback peers only (4.19+, host.ts); both need
     // timestamps (tcp_twsk_unique). We know the client's settings only when this host is the client.
-    twReuseEffective = flow.role === 'client' && host.timestamps > 0 && twReuseApplies(host, flow)
+    twReuseEffective = flow.role === 'client' && host.timestamps > 0 && (over.fixed?.twReuse ?? twReuseApplies(host, flow))
     // Past tcp_max_tw_buckets a closing socket skips TIME_WAIT. The cap is per namespace: the share
     // of this flow's closes that skip it comes from all the host's flows (host.ts, modelHost).
     // The only read of twOverflowShare in assess (and flow.ts): keep flow.ts readsOverflowShare in step.
@@ -440,7 +433,7 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
   const hit = byBudget.get(budget)
   if (hit !== undefined || byBudget.has(budget)) return hit ?? null
   // One overrides object for every step: assess reads it and keeps nothing.
-  const rate: AssessOverrides = {qps: flow.qps}
+  const rate: AssessOverrides = {qps: flow.qps, fixed: {sender: senderPorts(host, flow), twReuse: twReuseApplies(host, flow)}}
   let at: Assessment | undefined
   const crossing = safeRate(
     (q) => {
