@@ -72,6 +72,8 @@ interface Evaluation {
   settings?: Map<string, HostAccounting>
   /** Per flow rule: whether it fired on each flow (1), did not (0), or was not asked (undefined); firedOn fills it. */
   verdicts?: Map<LoadedRule, Uint8Array>
+  /** Per host rule, on the unchanged host: whether it fires (firedOn fills it with `verdicts`). */
+  hostVerdicts?: Map<LoadedRule, boolean>
   /** Per flow rule, on the unchanged host: the flows it fires on (indexes, in order) and their Fired entries (firedOn fills it). */
   firedBy?: Map<LoadedRule, {idx: number[]; fired: Fired[]}>
   /** On a changed host: the flows whose declaration or model differs from `from`'s (changedIndexes). */
@@ -214,6 +216,9 @@ function onHost(params: HostParams, flow: Flow, acc: HostAccounting, entries: nu
   return model
 }
 
+/** The host fields a one-flow change does not compute (changedFlow defers them). */
+const ONE_FLOW_DEFERRED = ['twOverflowKeepsPortsFor']
+
 /**
  * changedFlow's model and host context by the changed flow (patchFlow gives one object per flow
  * and patch): a remedy's re-check and its judgement on the whole host ask for the same change,
@@ -236,7 +241,7 @@ function changedFlow(ev: Evaluation, idx: number, flow: Flow, opts: {last?: bool
     const {acc, entries} = t.totals.replaced(idx, shapesOf(params, [flow])[0]!)
     const model = onHost(params, flow, acc, entries)
     const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
-    const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
+    const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ONE_FLOW_DEFERRED)
     changedModels.set(flow, (done = {totals: t, params, models: ev.model.flows, idx, host, model}))
   }
   if (opts.last) changedModels.delete(flow)
@@ -400,15 +405,24 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
 }
 
 /**
- * What fires on the host with `sysctl` set (at or above `minSeverity`), as judgement sees it after
- * the unchanged host: tests hold this path (runModelUnder, verdicts re-used) to the exhaustive one.
+ * What fires on the host with `sysctl` set, or one flow patched (at or above `minSeverity`), as
+ * judgement sees it after the unchanged host: tests hold these paths (runModelUnder, changedFlow,
+ * verdicts re-used) to the exhaustive one.
  */
-export function firedWith(facts: Facts, topology: Topology, rules: LoadedRule[], sysctl: Record<string, string>, opts: {exhaustive?: boolean; minSeverity?: Severity} = {}): Fired[] {
+export function firedWith(
+  facts: Facts,
+  topology: Topology,
+  rules: LoadedRule[],
+  sysctl: Record<string, string>,
+  opts: {exhaustive?: boolean; minSeverity?: Severity; flow?: {name: string; patch: Record<string, unknown>}} = {},
+): Fired[] {
   const ev = evaluation(facts, topology.flows, topology.kernel)
   ev.exhaustive = opts.exhaustive === true
   const hooks = judgeHooks(facts, topology, rules, ev)
   hooks.fired({}, new Map())
-  return hooks.fired(sysctl, new Map(), opts.minSeverity)
+  const patches = new Map(opts.flow ? [[opts.flow.name, opts.flow.patch]] : [])
+  // A one-flow change alone is judged on that flow (as judgement asks it: onlyFlow).
+  return hooks.fired(sysctl, patches, opts.minSeverity, opts.flow && Object.keys(sysctl).length === 0 ? opts.flow.name : undefined)
 }
 
 /**
@@ -513,19 +527,39 @@ function sameHost(ev: Evaluation, facts: Facts, kernel: string | undefined): Eva
 
 /** firedOn(evaluation of the host with flow `idx` replaced, onlyFlow: it), from changedFlow. */
 function firedOnChange(ev: Evaluation, idx: number, flow: Flow, rules: LoadedRule[], minSeverity: Severity = 'info'): Fired[] {
-  const {base, ctx} = changedFlow(ev, idx, flow, {last: true})
+  const {base, ctx, model} = changedFlow(ev, idx, flow, {last: true})
   const out: Fired[] = []
   const min = severityRank(minSeverity)
+  // The unchanged host's verdict holds where every field the rule's `when` reads is equal on the
+  // changed flow, its model and the host (whenReads); else the rule is evaluated.
+  const was = !ev.exhaustive && ev.from === undefined ? ev : undefined
+  const host = base.host as Ctx
+  const wasHost = ev.base.host as Ctx
+  const wasModel = ev.model.flows[idx] as unknown as Ctx
+  const wasFlow = (ev.base.flows as Ctx[])[idx]!
+  // A deferred field is left to the rule's evaluation (reading it throws NEED_WHOLE_HOST there, or not, as before).
+  const sameHostReads = (reads: WhenReads) => reads.host.every((k) => !ONE_FLOW_DEFERRED.includes(k) && sameValue(host[k], wasHost[k]))
   for (const rule of rules) {
     if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
+    const reads = was ? whenReads(rule) : null
     if (rule.applies_to === 'host') {
-      if (fires(rule, base)) out.push({id: rule.id, severity: rule.severity})
-    } else if ((rule.applies_to === 'any' || flow.role === rule.applies_to) && fires(rule, ctx)) {
-      out.push({id: rule.id, flow: flow.name, severity: rule.severity})
+      const prev = reads ? was!.hostVerdicts?.get(rule) : undefined
+      const reuse = prev !== undefined && reads!.model.length === 0 && reads!.flow.length === 0 && sameHostReads(reads!)
+      if (reuse ? prev : fires(rule, base)) out.push({id: rule.id, severity: rule.severity})
+    } else if (rule.applies_to === 'any' || flow.role === rule.applies_to) {
+      const prev = reads ? was!.verdicts?.get(rule)?.[idx] : undefined
+      const reuse =
+        prev !== undefined &&
+        prev !== 0 &&
+        sameHostReads(reads!) &&
+        reads!.model.every((k) => sameValue((model as unknown as Ctx)[k], wasModel[k])) &&
+        reads!.flow.every((k) => sameValue((ctx.flow as Ctx)[k], wasFlow[k]))
+      if (reuse ? prev === 2 : fires(rule, ctx)) out.push({id: rule.id, flow: flow.name, severity: rule.severity})
     }
   }
   return out
 }
+
 
 function relevantSysctls(all: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {}
@@ -548,7 +582,9 @@ function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'i
   for (const rule of rules) {
     if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
     if (rule.applies_to === 'host') {
-      if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
+      const v = fires(rule, contextFor(ev, null))
+      if (keep) (ev.hostVerdicts ??= new Map()).set(rule, v)
+      if (v) out.push({id: rule.id, severity: rule.severity})
       continue
     }
     const reads = from ? whenReads(rule) : null
@@ -620,33 +656,39 @@ function changedIndexes(ev: Evaluation, from: Evaluation): number[] {
 }
 
 /**
- * The fields a flow rule's `when` reads: `model.x` and `host.x` (its `flow` is compared as the
- * same object). Null when it reads anything else, or reads in a way this cannot follow (another
+ * The fields a rule's `when` reads: `model.x`, `host.x` and `flow.x` (firedOn compares the flow
+ * as the same object; firedOnChange, a changed flow, field by field). Null when it reads anything else, or reads in a way this cannot follow (another
  * variable, `sysctl`, `counters`, `flows`, `models`, a macro's variable, a field by computed name):
  * its verdict is then always evaluated. Conservative: string literals are dropped first, and any
  * name this does not know makes it null.
  */
-const whenReadsOf = new WeakMap<LoadedRule, {model: string[]; host: string[]} | null>()
+const whenReadsOf = new WeakMap<LoadedRule, WhenReads | null>()
+/** What a rule's `when` reads: fields of `model`, `host` and `flow`. */
+interface WhenReads {
+  model: string[]
+  host: string[]
+  flow: string[]
+}
 const CEL_WORDS = new Set(['true', 'false', 'null', 'in', 'int', 'uint', 'double', 'string', 'bool', 'size', 'has', 'kv', 'fmt', 'pct'])
-function whenReads(rule: LoadedRule): {model: string[]; host: string[]} | null {
+function whenReads(rule: LoadedRule): WhenReads | null {
   let reads = whenReadsOf.get(rule)
   if (reads !== undefined) return reads
   const text = rule.when.replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"/g, "''")
   const model = new Set<string>()
   const host = new Set<string>()
-  reads = {model: [], host: []}
+  const flow = new Set<string>()
+  reads = {model: [], host: [], flow: []}
   // Names not after a dot (or inside a number): the roots of every path the expression reads.
   for (const m of text.matchAll(/(?<![\w.])[A-Za-z_]\w*/g)) {
     const name = m[0]
     const field = /^\s*\.\s*([A-Za-z_]\w*)/.exec(text.slice(m.index + name.length))
-    if (name === 'flow' && field) continue
-    if ((name === 'model' || name === 'host') && field) (name === 'model' ? model : host).add(field[1]!)
+    if ((name === 'model' || name === 'host' || name === 'flow') && field) (name === 'model' ? model : name === 'host' ? host : flow).add(field[1]!)
     else if (!CEL_WORDS.has(name)) {
       reads = null
       break
     }
   }
-  if (reads) reads = {model: [...model], host: [...host]}
+  if (reads) reads = {model: [...model], host: [...host], flow: [...flow]}
   whenReadsOf.set(rule, reads)
   return reads
 }

@@ -121,6 +121,33 @@ describe('the linear-cost engine path is the definition, only faster', () => {
     )
   }, 120_000)
 
+  it('judges a one-flow change as the exhaustive path does (the unchanged verdicts re-used where the fields read are equal)', () => {
+    const patchArb = fc.oneof(
+      fc.record({keepalive: fc.boolean()}),
+      fc.record({keepalive: fc.constant(true), qps: fc.integer({min: 1, max: 3000})}),
+      fc.record({client_addresses: fc.integer({min: 1, max: 8})}),
+      fc.record({server_endpoints: fc.integer({min: 1, max: 8})}),
+      fc.record({qps: fc.integer({min: 1, max: 20000})}),
+      fc.record({client_port_range: fc.constantFrom([1024, 65535], [40000, 40999])}),
+    )
+    fc.assert(
+      fc.property(
+        fc.array(flowArb, {minLength: 1, maxLength: 8}),
+        fc.constantFrom(0, 1, 2),
+        fc.nat(),
+        patchArb,
+        fc.constantFrom('info', 'warning', 'critical') as fc.Arbitrary<'info' | 'warning' | 'critical'>,
+        (flows, d, which, patch, minSeverity) => {
+          const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`}))}
+          const flow = {name: `f${which % flows.length}`, patch: patch as Record<string, unknown>}
+          const fast = firedWith(DUMPS[d]!, topology, RULES, {}, {minSeverity, flow})
+          expect(fast).toEqual(firedWith(DUMPS[d]!, topology, RULES, {}, {minSeverity, flow, exhaustive: true}))
+        },
+      ),
+      {numRuns: 400},
+    )
+  }, 120_000)
+
   it('the same on hosts that overflow tcp_max_tw_buckets, where host-wide remedies move many flows', () => {
     const busy = fc.array(flowArb.map((f) => ({...f, qps: typeof f.qps === 'number' && f.qps < 100 ? f.qps * 40 : f.qps})), {minLength: 3, maxLength: 10})
     fc.assert(
