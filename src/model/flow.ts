@@ -2,7 +2,7 @@ import {kernelAtLeast} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
 import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
 import {pawsTimewaitCounter} from './gates.js'
-import {modelHost, type HostParams} from './host.js'
+import {modelHost, modelHostUnder, type HostParams, type ModelledHost} from './host.js'
 import {firstParityPorts, portSelection, reservedInRange, reuseIntervalConnects, usablePorts} from './ports.js'
 import {assess, assumptionsFor, flowBudget, safeQps as safeQpsOf, type PredictContext} from './predict.js'
 import type {FlowModel, ModelResult} from './types.js'
@@ -15,12 +15,31 @@ export function runModel(host: HostParams, flows: Flow[], ctx?: PredictContext):
 }
 
 /**
+ * runModel(host, base.flows) when `host` differs from the base's settings only in
+ * tcp_max_tw_buckets's value or nf_conntrack_max (modelHostUnder): only the flows whose models
+ * read what moved are modelled again. Null for any other change (then runModel).
+ */
+export function runModelUnder(base: ModelledHost, host: HostParams): ModelResult | null {
+  return modelHostUnder(base, host, (h, f) => modelFlow(h, f), readsOverflowShare, readsTwBucketsValue)
+}
+
+/**
  * Whether this flow's model reads host.twOverflowShare: only a client flow that closes first,
  * whose host has a tcp_max_tw_buckets (the kept share of its closes, here and in assess). Any
  * other flow's model is the same on modelHost's second pass, which then keeps the first.
  */
 export function readsOverflowShare(host: HostParams, flow: Flow): boolean {
   return flow.closes_first === 'client' && flow.role === 'client' && host.maxTwBuckets !== null
+}
+
+/**
+ * Whether this flow's model reads the value of tcp_max_tw_buckets, not only whether it is set:
+ * only a server that closes first, whose collisions the cap bounds (assess's bucketCap). Any
+ * other flow's model is the same under every value (modelHostUnder keeps it). Keep in step with
+ * every read of host.maxTwBuckets here and in predict.ts (test/model/host-under.test.ts holds it).
+ */
+export function readsTwBucketsValue(flow: Flow): boolean {
+  return flow.role === 'server' && flow.closes_first === 'server'
 }
 
 /**

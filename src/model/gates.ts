@@ -45,7 +45,17 @@ const PER_TUPLE_BACKPORTS: Array<[string, string]> = [
   ['6.19', '6.19.7'],
 ]
 
+/** tsOffsetScheme by kernel: the model asks per bisection step, for the same few kernels. */
+const schemes = new WeakMap<KernelVersion, TsOffsetScheme>()
+
 export function tsOffsetScheme(clientKernel: KernelVersion | null): TsOffsetScheme {
+  if (clientKernel === null) return 'per-4-tuple'
+  let scheme = schemes.get(clientKernel)
+  if (scheme === undefined) schemes.set(clientKernel, (scheme = schemeOf(clientKernel)))
+  return scheme
+}
+
+function schemeOf(clientKernel: KernelVersion | null): TsOffsetScheme {
   // Unknown: the newest behaviour, the one that makes a remapped sender look unrelated (errs on harm).
   if (clientKernel === null || kernelAtLeast(clientKernel, '7.0')) return 'per-4-tuple'
   for (const [series, first] of PER_TUPLE_BACKPORTS) {

@@ -15,6 +15,7 @@ import {
 } from './constants.js'
 import type {FlowModel, HostModel, ModelResult} from './types.js'
 import {MAX_TW_BUCKETS_DEFAULT_CEILING, PAGE_BYTES, PRE_6_14_TW_REUSE_DELAY_MS} from './host-constants.js'
+import {sameValue} from '../util/same.js'
 
 /** The host settings the model uses, parsed once from the facts. -1 / null means absent. */
 export interface HostParams {
@@ -333,6 +334,110 @@ export function modelHost(
   return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
 }
 
+/** The settings modelHostUnder follows: the flows' shapes (flowShape) read none of them. */
+const CAP_SETTINGS = new Set<string>(['maxTwBuckets', 'maxTwBucketsSource', 'conntrackMax'])
+
+/** A host modelled already: its settings, flows, model and totals (the engine's unchanged host). */
+export interface ModelledHost {
+  host: HostParams
+  flows: Flow[]
+  result: ModelResult
+  totals: HostTotals
+  /** Flow i's portExhaustion on modelHost's first pass (before the overflow share and finishFlow). */
+  firstPortExhaustion: (i: number) => boolean
+  /**
+   * Set by modelHostUnder: the flows these settings can move (the rest keep TIME_WAIT nowhere
+   * here, bind nothing and read neither the cap nor the share: only a sign of zero could move).
+   */
+  movable?: number[]
+}
+
+/**
+ * modelHost(host, base.flows) for settings that differ from the base's only in the value of
+ * tcp_max_tw_buckets (set on both or on neither), where that value came from, and
+ * nf_conntrack_max (set on both or on neither): a host-wide remedy judged without modelling
+ * every flow again. No flow's shape reads these, so the accounting is the base's totals under
+ * the new settings (HostTotals.under), and a flow is modelled again only when its model reads
+ * something that moved: the cap's value (`readsCap`), the overflow share (`readsShare`), or the
+ * numbers finishFlow gives it. Every other flow keeps the base's model object, which is what
+ * modelHost would build for it, field for field. Null when the settings differ in anything else.
+ */
+export function modelHostUnder(
+  base: ModelledHost,
+  host: HostParams,
+  modelOne: (host: HostParams, flow: Flow) => FlowModel,
+  readsShare: (host: HostParams, flow: Flow) => boolean,
+  readsCap: (flow: Flow) => boolean,
+): ModelResult | null {
+  const b = base.host
+  const keys = Object.keys(b)
+  if (keys.length !== Object.keys(host).length || 'twOverflowShare' in b || 'twOverflowShare' in host) return null
+  for (const k of keys) {
+    if (!(k in host)) return null
+    if (!CAP_SETTINGS.has(k) && !sameValue(b[k as keyof HostParams], host[k as keyof HostParams])) return null
+  }
+  if ((host.maxTwBuckets === null) !== (b.maxTwBuckets === null)) return null
+  const acc = base.totals.under(host)
+  if (acc === null) return null
+  const prev = base.totals.acc
+  const share = acc.twOverflowShare
+  const shareMoved = !Object.is(share, prev.twOverflowShare)
+  const capMoved = !Object.is(host.maxTwBuckets, b.maxTwBuckets)
+  const bindMoved =
+    !Object.is(acc.bindTuplesPerAddress, prev.bindTuplesPerAddress) ||
+    !Object.is(acc.bindUsablePorts, prev.bindUsablePorts) ||
+    !Object.is(acc.bindAddresses, prev.bindAddresses) ||
+    acc.bindExhausted !== prev.bindExhausted
+  const capped: HostParams = share > 0 ? Object.assign({}, host, {twOverflowShare: share}) : host
+  const flows = base.flows
+  const models = base.result.flows.slice()
+  const kept: string[] = []
+  // Share readers modelled again, and left as they were: host.twOverflowKeepsPortsFor needs them all one way.
+  let readersAgain = 0
+  let readersKept = 0
+  base.movable ??= movableFlows(base, readsShare, readsCap)
+  // Any other flow has no TIME_WAIT entries here: finishFlow gives it 0 × (1 − share), the same unless its sign moved.
+  const every = !Object.is(0 * (1 - share), 0 * (1 - prev.twOverflowShare))
+  const scan = every ? flows.length : base.movable.length
+  for (let n = 0; n < scan; n++) {
+    const i = every ? n : base.movable[n]!
+    const f = flows[i]!
+    const m = models[i]!
+    const second = share > 0 && readsShare(capped, f)
+    let again = (capMoved && readsCap(f)) || (shareMoved && readsShare(host, f))
+    if (!again && (shareMoved || bindMoved)) {
+      // finishFlow's numbers for this flow, unless they are the ones it has.
+      again = m.bindBeforeConnect || !Object.is(acc.flowEntries[i]! * (1 - share), m.timeWaitEntries) || !Object.is(m.timeWaitOnThisHost ? share : 0, m.twOverflowShare)
+    }
+    if (second) {
+      if (again) readersAgain++
+      else readersKept++
+    }
+    if (!again) continue
+    // modelHost's two passes for this flow: the first pass alone reads the cap's value.
+    const first = !second || readsCap(f) ? modelOne(host, f) : undefined
+    const model = second ? modelOne(capped, f) : first!
+    if (second && (first ? first.portExhaustion : base.firstPortExhaustion(i)) && !model.portExhaustion) kept.push(model.flow)
+    finishFlow(f, model, acc, acc.flowEntries[i]!)
+    models[i] = model
+  }
+  // Every share reader modelled again: `kept` is complete. None: the base's list holds (same models, same share).
+  if (readersAgain > 0 && readersKept > 0) return null
+  const keptByOverflow = share === 0 ? [] : readersKept === 0 ? kept : base.result.host.twOverflowKeepsPortsFor
+  return {host: hostModelOf(host, acc, models.some((m) => collisionRemedyCap(host, m)), keptByOverflow), flows: models}
+}
+
+function movableFlows(base: ModelledHost, readsShare: (host: HostParams, flow: Flow) => boolean, readsCap: (flow: Flow) => boolean): number[] {
+  const out: number[] = []
+  const entries = base.totals.acc.flowEntries
+  base.flows.forEach((f, i) => {
+    const m = base.result.flows[i]!
+    // readsShare on the base's settings: modelHostUnder takes only settings where it is the same.
+    if (readsCap(f) || readsShare(base.host, f) || m.bindBeforeConnect || m.timeWaitOnThisHost || entries[i] !== 0 || !Object.is(m.twOverflowShare, 0)) out.push(i)
+  })
+  return out
+}
+
 /** What the host-level step adds to one flow's model (modelHost; the engine's one-flow re-runs). */
 export function finishFlow(f: Flow, m: FlowModel, acc: HostAccounting, entries: number): void {
   m.timeWaitEntries = entries * (1 - acc.twOverflowShare)
@@ -442,7 +547,20 @@ export function twReuseApplies(host: HostParams, flow: Flow): boolean {
   return true
 }
 
+/** isLoopbackPeer by peer (every client flow's model asks, per flow and remedy). */
+const loopbackPeers = new Map<string, boolean>()
+
 export function isLoopbackPeer(peer: string): boolean {
+  let loop = loopbackPeers.get(peer)
+  if (loop === undefined) {
+    // Bounded: a long-lived caller may see many peers.
+    if (loopbackPeers.size >= 100_000) loopbackPeers.clear()
+    loopbackPeers.set(peer, (loop = loopbackOf(peer)))
+  }
+  return loop
+}
+
+function loopbackOf(peer: string): boolean {
   let ip: string
   try {
     ip = parsePeer(peer).host.toLowerCase()

@@ -29,10 +29,19 @@ export interface Identity {
   sameSenderOwnTupleRelated: boolean
 }
 
+/** The eight identities there are (paws or not, by effective scheme): built once each, shared and read-only. */
+const identities = new Map<TsOffsetScheme, [Identity | undefined, Identity | undefined]>()
+
 export function identity(serverTimestamps: number, clientTimestamps: number, scheme: TsOffsetScheme): Identity {
   const paws = serverTimestamps > 0 && clientTimestamps > 0
   // tcp_timestamps=2: timestamps on, no random offset (the raw clock).
   const effective: TsOffsetScheme = clientTimestamps === 2 ? 'none' : scheme
+  let pair = identities.get(effective)
+  if (pair === undefined) identities.set(effective, (pair = [undefined, undefined]))
+  return (pair[paws ? 1 : 0] ??= identityOf(paws, effective))
+}
+
+function identityOf(paws: boolean, effective: TsOffsetScheme): Identity {
   return {
     paws,
     scheme: effective,

@@ -18,7 +18,18 @@ export interface PortSelectionInfo {
   assumed: boolean
 }
 
+/** portSelection by kernel (the model asks per flow and bisection step); the answers are shared, read-only. */
+const selections = new WeakMap<KernelVersion, PortSelectionInfo>()
+const UNKNOWN_KERNEL_SELECTION: PortSelectionInfo = Object.freeze({selection: 'parity-random', assumed: true})
+
 export function portSelection(kernel: KernelVersion | null): PortSelectionInfo {
+  if (kernel === null) return UNKNOWN_KERNEL_SELECTION
+  let sel = selections.get(kernel)
+  if (sel === undefined) selections.set(kernel, (sel = Object.freeze(selectionOf(kernel))))
+  return sel
+}
+
+function selectionOf(kernel: KernelVersion | null): PortSelectionInfo {
   if (kernel === null || kernelAtLeast(kernel, '5.18')) return {selection: 'parity-random', assumed: kernel === null}
   if (kernelAtLeast(kernel, '4.9')) return {selection: 'parity-random', assumed: true}
   if (kernelAtLeast(kernel, '4.2')) return {selection: 'parity', assumed: false}
@@ -49,12 +60,21 @@ function countIn(a: number, b: number, parity: number | null): number {
 }
 
 function countPorts(range: [number, number], reserved: [number, number][], parity: number | null): number {
-  const [lo, hi] = range
+  const lo = range[0]
+  const hi = range[1]
   let total = countIn(lo, hi, parity)
   // Nothing reserved (the usual case): no merged copy to build, per flow and bisection step.
   if (reserved.length === 0) return total
-  for (const [a, b] of mergeRanges(reserved)) total -= countIn(Math.max(a, lo), Math.min(b, hi), parity)
+  for (const [a, b] of mergedOf(reserved)) total -= countIn(Math.max(a, lo), Math.min(b, hi), parity)
   return total
+}
+
+/** mergeRanges once per reserved list (the host's, read per flow and bisection step; lists are not changed once parsed). */
+const merged = new WeakMap<[number, number][], [number, number][]>()
+function mergedOf(reserved: [number, number][]): [number, number][] {
+  let m = merged.get(reserved)
+  if (m === undefined) merged.set(reserved, (m = mergeRanges(reserved)))
+  return m
 }
 
 function mergeRanges(list: [number, number][]): [number, number][] {

@@ -58,6 +58,14 @@ export interface PredictContext {
 
 /** Overrides the model's own re-runs use (remedy values found by bisection). */
 export interface AssessOverrides {
+  /** The flow's rate (safe_qps bisects on it without copying the flow per step). */
+  qps?: number
+  /**
+   * What assess works out from the host and flow alone, the same at every rate, worked out once
+   * by a caller that assesses one flow on one host many times (the bisection): its senderPorts
+   * and twReuseApplies.
+   */
+  fixed?: {sender: SenderPorts; twReuse: boolean}
   maxTwBuckets?: number | null
   timeWaitSeconds?: number
   rfc1337?: number
@@ -99,16 +107,35 @@ export function flowBudget(flow: Flow, ctx?: PredictContext): number {
 
 function clientKernelOf(host: HostParams, flow: Flow): KernelVersion | null {
   if (flow.role === 'client') return host.kernel
-  return flow.client_kernel ? parseKernel(flow.client_kernel) : host.kernel
+  return flow.client_kernel ? declaredKernel(flow.client_kernel) : host.kernel
 }
 
 function natKernelOf(host: HostParams, flow: Flow): KernelVersion | null {
-  if (flow.nat?.kernel) return parseKernel(flow.nat.kernel)
+  if (flow.nat?.kernel) return declaredKernel(flow.nat.kernel)
   return flow.role === 'nat' ? host.kernel : null
 }
 
+/** A flow's declared kernel, parsed once per release string (assess asks per bisection step); shared, never changed. */
+const declaredKernels = new Map<string, KernelVersion | null>()
+function declaredKernel(raw: string): KernelVersion | null {
+  let k = declaredKernels.get(raw)
+  if (k === undefined) {
+    // Bounded: a long-lived caller (the wizard, tests) sees many; one run sees a few.
+    if (declaredKernels.size >= 1024) declaredKernels.clear()
+    const parsed = parseKernel(raw)
+    declaredKernels.set(raw, (k = parsed))
+  }
+  return k
+}
+
 /** The sender's port range as the model sees it, and how many of its ports rotate toward one destination. */
-function senderPorts(host: HostParams, flow: Flow): {range: [number, number]; usable: number; rotation: number} {
+interface SenderPorts {
+  range: [number, number]
+  usable: number
+  rotation: number
+}
+
+function senderPorts(host: HostParams, flow: Flow): SenderPorts {
   const range = flow.role === 'client' ? host.portRange : (flow.client_port_range ?? DEFAULT_PORT_RANGE)
   const reserved = flow.role === 'client' ? host.reservedPorts : []
   const usable = usablePorts(range, reserved)
@@ -120,11 +147,13 @@ function senderPorts(host: HostParams, flow: Flow): {range: [number, number]; us
  * The pure prediction for one flow at its declared rate: the stall, timeout, reset and reject
  * shares and the mechanism. No allocation beyond the result, so safe_qps can bisect on it.
  */
-export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {}): Assessment {
+export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {}, into?: Assessment): Assessment {
   const thisHostCloses = flow.role !== 'nat' && flow.role === flow.closes_first
   const timeWaitSeconds = over.timeWaitSeconds ?? (thisHostCloses ? host.timeWaitSeconds : TCP_TIMEWAIT_SECONDS)
   const spaces = flow.client_addresses * flow.server_endpoints
-  const qps = flow.qps / spaces
+  // The only reads of the flow's rate in assess and what it calls (keep `over.qps` in step).
+  const flowQps = over.qps ?? flow.qps
+  const qps = flowQps / spaces
   const sendersPerAddress = Math.max(1, flow.senders / flow.client_addresses)
   const isServer = flow.role === 'server'
   // What we know of the other side only when this host is it; otherwise the kernel defaults.
@@ -137,8 +166,8 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   const fastResend = hasFastSynResend(clientKernel)
   const rstClears = rfc1337 === 0
   const sel = portSelection(host.kernel).selection
-  const sender = senderPorts(host, flow)
-  const perSenderQps = flow.qps / flow.senders / flow.server_endpoints
+  const sender = over.fixed?.sender ?? senderPorts(host, flow)
+  const perSenderQps = flowQps / flow.senders / flow.server_endpoints
   // A sender's own ports come back on their own 4-tuple (accepted unless offsets are per connection).
   const ownShare = collisionShare(sel, sender.rotation, perSenderQps, timeWaitSeconds)
 
@@ -244,7 +273,7 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
   if (flow.closes_first === 'client') {
     // tcp_tw_reuse=1 for any peer, =2 for loopback peers only (4.19+, host.ts); both need
     // timestamps (tcp_twsk_unique). We know the client's settings only when this host is the client.
-    twReuseEffective = flow.role === 'client' && host.timestamps > 0 && twReuseApplies(host, flow)
+    twReuseEffective = flow.role === 'client' && host.timestamps > 0 && (over.fixed?.twReuse ?? twReuseApplies(host, flow))
     // Past tcp_max_tw_buckets a closing socket skips TIME_WAIT. The cap is per namespace: the share
     // of this flow's closes that skip it comes from all the host's flows (host.ts, modelHost).
     // The only read of twOverflowShare in assess (and flow.ts): keep flow.ts readsOverflowShare in step.
@@ -264,6 +293,30 @@ export function assess(host: HostParams, flow: Flow, over: AssessOverrides = {})
     else mechanism = rstClears ? 'server-tw-reject' : 'rfc1337-stuck'
   } else if (rejected > 0) {
     mechanism = 'fast-resend'
+  }
+  if (into !== undefined) {
+    // The bisection's scratch (crossingOf): the same fields, written in place.
+    into.stallShare = stallShare
+    into.timeoutShare = timeoutShare
+    into.resetShare = resetShare
+    into.rejectShare = rejected
+    into.collisionShare = collision
+    into.twStallShare = twStall
+    into.natDropShare = natDrop
+    into.exhaustionShare = exhaustion
+    into.mechanism = mechanism
+    into.unrelatedShare = unrelated
+    into.senderReuseShare = senderReuseShare
+    into.natRegime = natRegime
+    into.natRemapShare = natRemapShare
+    into.natHoles = natHoles
+    into.natCapacityQps = natCapacityQps
+    into.natReuseSeconds = natReuseSeconds
+    into.paws = id.paws
+    into.fastResend = fastResend
+    into.twReuseEffective = twReuseEffective
+    into.exhaustionCapacityQps = exhaustionCapacityQps
+    return into
   }
   return {
     stallShare,
@@ -361,6 +414,17 @@ const MAX_SETTINGS = 64
  */
 const SERVER_ONLY = new Set(['maxTwBuckets', 'rfc1337'])
 
+/**
+ * `host` with the overflow share modelHost's second pass sets: the same settings signature (it
+ * leaves the share out), carried over rather than worked out again for every such copy.
+ */
+export function withOverflowShare(host: HostParams, twOverflowShare: number): HostParams {
+  const out = Object.assign({}, host, {twOverflowShare})
+  const sigs = signatures.get(host)
+  if (sigs !== undefined) signatures.set(out, sigs)
+  return out
+}
+
 function crossingOf(host: HostParams, flow: Flow, budget: number): number | null {
   let sigs = signatures.get(host)
   if (sigs === undefined) {
@@ -380,9 +444,14 @@ function crossingOf(host: HostParams, flow: Flow, budget: number): number | null
   if (!byBudget) byFlow.set(flow, (byBudget = new Map()))
   const hit = byBudget.get(budget)
   if (hit !== undefined || byBudget.has(budget)) return hit ?? null
+  // One overrides object for every step: assess reads it and keeps nothing.
+  const rate: AssessOverrides = {qps: flow.qps, fixed: {sender: senderPorts(host, flow), twReuse: twReuseApplies(host, flow)}}
+  let at: Assessment | undefined
   const crossing = safeRate(
     (q) => {
-      const at = assess(host, {...flow, qps: q})
+      rate.qps = q
+      // The first step's result is the scratch the others write into (assess keeps no reference).
+      at = assess(host, flow, rate, at)
       return at.twStallShare + (at.natDropShare > 0 ? 1 : 0)
     },
     budget,

@@ -1,9 +1,10 @@
 import {TwError} from '../errors.js'
 import type {Facts} from '../facts/types.js'
-import {readsOverflowShare} from '../model/flow.js'
+import {readsOverflowShare, runModelUnder} from '../model/flow.js'
 import {hostParams, modelFlow, runModel, type FlowModel, type HostModel, type HostParams, type ModelResult} from '../model/index.js'
-import {accountHost, collisionRemedyCap, entriesOf, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting} from '../model/host.js'
+import {accountHost, collisionRemedyCap, entriesOf, finishFlow, flowShape, hostModelOf, HostTotals, shapesOf, type HostAccounting, type ModelledHost} from '../model/host.js'
 import {reservedInRange, usablePorts} from '../model/ports.js'
+import {withOverflowShare} from '../model/predict.js'
 import type {Flow, Topology} from '../topology/types.js'
 import {fillTemplate, toPlain} from './cel.js'
 import type {LoadedRule} from './load.js'
@@ -11,6 +12,7 @@ import {severityRank, type Finding, type HostReport, type Remedy, type RemedySpe
 import {patchFlow} from '../topology/patch.js'
 import {RELEVANT_KEYS} from '../facts/keys.js'
 import {judgeRemediesOnHost, type Fired, type HostHooks} from './host-remedies.js'
+import {sameValue} from '../util/same.js'
 
 type Ctx = Record<string, unknown>
 type Value = number | string | boolean | null
@@ -22,8 +24,10 @@ export interface EvaluateOptions {
   hostLabel?: string
   /**
    * Re-run the whole host's model for every remedy, as the definition says (tests compare the
-   * fast path with it). Off: a remedy for a rule that only reads its own flow and host settings
-   * is judged on that flow alone, and whole-host re-runs are shared between equal patches.
+   * fast path with it). Off: a remedy that changes one flow, or only host settings, is judged
+   * on that flow and the host's totals (changedFlow, changedSettings) unless its rule reads the
+   * other flows; a host-wide setting re-models only the flows it moves (runModelUnder); and
+   * whole-host re-runs are shared between equal patches.
    */
   exhaustive?: boolean
   /** Told what became of each remedy of each finding (the rules' cases prove the re-check with it). */
@@ -68,6 +72,14 @@ interface Evaluation {
   settings?: Map<string, HostAccounting>
   /** Per flow rule: whether it fired on each flow (1), did not (0), or was not asked (undefined); firedOn fills it. */
   verdicts?: Map<LoadedRule, Uint8Array>
+  /** Per host rule, on the unchanged host: whether it fires (firedOn fills it with `verdicts`). */
+  hostVerdicts?: Map<LoadedRule, boolean>
+  /** Per flow rule, on the unchanged host: the flows it fires on (indexes, in order) and their Fired entries (firedOn fills it). */
+  firedBy?: Map<LoadedRule, {idx: number[]; fired: Fired[]}>
+  /** On a changed host: the flows whose declaration or model differs from `from`'s (changedIndexes). */
+  changed?: number[]
+  /** This host as runModelUnder takes it (modelledHost). */
+  modelled?: ModelledHost
   /** The evaluation this one changed (its flows' contexts and the rules' verdicts are re-used where their inputs are the same). */
   from?: Evaluation
 }
@@ -79,7 +91,8 @@ interface Evaluation {
  */
 function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params = hostParams(facts, kernelOverride), opts: {from?: Evaluation} = {}): Evaluation {
   const from = opts.from?.exhaustive ? undefined : opts.from
-  const model = runModel(params, flows)
+  // The same flows under other settings: only the flows whose models read what moved are modelled again.
+  const model = (from !== undefined && flows === from.flows && runModelUnder(modelledHost(from), params)) || runModel(params, flows)
   const fromFlows = from?.base.flows as Ctx[] | undefined
   const base: Ctx = {
     host: hostContext(params, model.host, flows.length),
@@ -92,12 +105,44 @@ function evaluation(facts: Facts, flows: Flow[], kernelOverride?: string, params
   return {facts, flows, params, model, base, flowContexts: [], from}
 }
 
+/** The evaluation's host as runModelUnder takes it, built on first use. */
+function modelledHost(ev: Evaluation): ModelledHost {
+  if (ev.modelled) return ev.modelled
+  const first: (boolean | undefined)[] = []
+  ev.modelled = {
+    host: ev.params,
+    flows: ev.flows,
+    result: ev.model,
+    totals: totalsOf(ev).totals,
+    firstPortExhaustion: (i) => (first[i] ??= modelFlow(ev.params, ev.flows[i]!).portExhaustion),
+  }
+  return ev.modelled
+}
+
 /** The CEL `host`: the host's model and settings (-1 where a key is absent). */
-function hostContext(params: HostParams, host: HostModel, flowCount: number): Ctx {
+export function hostContext(params: HostParams, host: HostModel, flowCount: number): Ctx {
   const orAbsent = (v: number | null) => (v === null ? -1 : v)
-  // Object.assign rather than {...x, key: v}: V8 builds a literal that follows a spread key by key
-  // in its runtime, ~20 times slower (24 µs for this one object), and it is built per remedy.
-  return Object.assign({} as Ctx, host, {
+  // One literal, in the order Object.assign({}, host, settings) gives (the model's fields as
+  // hostModelOf lists them, maxTwBuckets and timeWaitSeconds overwritten in place, then the
+  // settings): copying the model's fields one by one cost ~2 µs per context, and contexts are
+  // built per remedy. test/rules/host-context.test.ts holds it to that definition.
+  return {
+    timeWaitTuples: host.timeWaitTuples,
+    maxTwBuckets: orAbsent(params.maxTwBuckets),
+    twOverflow: host.twOverflow,
+    twCapIsCollisionRemedy: host.twCapIsCollisionRemedy,
+    timeWaitSeconds: params.timeWaitSeconds,
+    kernelCode: host.kernelCode,
+    maxTwBucketsSource: host.maxTwBucketsSource,
+    maxTwBucketsEstimated: host.maxTwBucketsEstimated,
+    twOverflowShare: host.twOverflowShare,
+    twOverflowTuples: host.twOverflowTuples,
+    twOverflowKeepsPortsFor: host.twOverflowKeepsPortsFor,
+    conntrackEntries: host.conntrackEntries,
+    conntrackMax: host.conntrackMax,
+    conntrackFull: host.conntrackFull,
+    conntrackMaxNeeded: host.conntrackMaxNeeded,
+    facts: host.facts,
     kernel: host.kernelCode,
     kernelRelease: params.kernel?.raw ?? '',
     // For messages: never an empty "on this kernel ()".
@@ -112,17 +157,15 @@ function hostContext(params: HostParams, host: HostModel, flowCount: number): Ct
     twReuse: orAbsent(params.twReuse),
     twReuseDelayMs: params.twReuseDelayMs,
     timestamps: params.timestamps,
-    maxTwBuckets: orAbsent(params.maxTwBuckets),
     rfc1337: params.rfc1337,
     twRecycle: orAbsent(params.twRecycle),
     finTimeoutSeconds: orAbsent(params.finTimeoutSeconds),
     vendorTimeWaitSeconds: orAbsent(params.vendorTimeWaitSeconds),
     conntrackTimeWaitSeconds: orAbsent(params.conntrackTimeWaitSeconds),
-    timeWaitSeconds: params.timeWaitSeconds,
     usablePorts: usablePorts(params.portRange, params.reservedPorts),
     reservedInRange: reservedInRange(params.portRange, params.reservedPorts),
     flowCount,
-  })
+  }
 }
 
 /**
@@ -163,13 +206,25 @@ function totalsOf(ev: Evaluation): Totals {
 /**
  * A flow's model as modelHost finishes it on a host whose accounting is `acc` (`entries`: the
  * flow's own TIME_WAIT entries): modelHost's second pass when the host overflows
- * tcp_max_tw_buckets and the flow reads that share (its shape does not change), then finishFlow.
+ * tcp_max_tw_buckets and the flow reads that share (its shape does not change), else its first
+ * pass; then finishFlow.
  */
-function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccounting, entries: number): FlowModel {
-  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(Object.assign({}, params, {twOverflowShare: acc.twOverflowShare}), flow) : first
+function onHost(params: HostParams, flow: Flow, acc: HostAccounting, entries: number): FlowModel {
+  // Its first pass is needed only when there is no second: the shape came from shapesOf.
+  const model = acc.twOverflowShare > 0 && readsOverflowShare(params, flow) ? modelFlow(withOverflowShare(params, acc.twOverflowShare), flow) : modelFlow(params, flow)
   finishFlow(flow, model, acc, entries)
   return model
 }
+
+/** The host fields a one-flow change does not compute (changedFlow defers them). */
+const ONE_FLOW_DEFERRED = ['twOverflowKeepsPortsFor']
+
+/**
+ * changedFlow's model and host context by the changed flow (patchFlow gives one object per flow
+ * and patch): a remedy's re-check and its judgement on the whole host ask for the same change,
+ * on the same host (the same totals, settings and models). Judgement asks last and drops it.
+ */
+const changedModels = new WeakMap<Flow, {totals: Totals; params: HostParams; models: FlowModel[]; idx: number; host: Ctx; model: FlowModel}>()
 
 /**
  * The host with flow `idx` replaced by `flow`, settings unchanged, in O(1): that flow's model
@@ -177,18 +232,58 @@ function onHost(params: HostParams, flow: Flow, first: FlowModel, acc: HostAccou
  * as CEL contexts. What it does not compute (the other flows' models, which a change in the
  * TIME_WAIT overflow share would move) is deferred: reading it throws NEED_WHOLE_HOST.
  */
-function changedFlow(ev: Evaluation, idx: number, flow: Flow): {base: Ctx; ctx: Ctx; model: FlowModel} {
+function changedFlow(ev: Evaluation, idx: number, flow: Flow, opts: {last?: boolean} = {}): {base: Ctx; ctx: Ctx; model: FlowModel} {
   const t = totalsOf(ev)
   const params = ev.params
-  const first = modelFlow(params, flow)
-  const {acc, entries} = t.totals.replaced(idx, flowShape(params, flow, first))
-  const model = onHost(params, flow, first, acc, entries)
-  const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
-  const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ['twOverflowKeepsPortsFor'])
-  const base = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
-  const ctx = deferred({host, sysctl: ev.facts.sysctls, counters: ev.facts.counters}, ['flows', 'models'])
-  Object.assign(ctx, {flow: flowCtx(flow), model})
+  let done = changedModels.get(flow)
+  if (done === undefined || done.totals !== t || done.params !== params || done.models !== ev.model.flows || done.idx !== idx) {
+    // The flow's shape without modelling it (shapesOf: what flowShape reads of the model, worked out the same way).
+    const {acc, entries} = t.totals.replaced(idx, shapesOf(params, [flow])[0]!)
+    const model = onHost(params, flow, acc, entries)
+    const caps = t.collisionCaps - (collisionRemedyCap(params, ev.model.flows[idx]!) ? 1 : 0) + (collisionRemedyCap(params, model) ? 1 : 0)
+    const host = deferred(hostContext(params, hostModelOf(params, acc, caps > 0, []), ev.flows.length), ONE_FLOW_DEFERRED)
+    changedModels.set(flow, (done = {totals: t, params, models: ev.model.flows, idx, host, model}))
+  }
+  if (opts.last) changedModels.delete(flow)
+  const {host, model} = done
+  const base = withoutFlows(host, ev.facts)
+  const ctx = withoutFlows(host, ev.facts, flowCtx(flow), model)
   return {base, ctx, model}
+}
+
+/**
+ * A context of a one-flow change: `host`, `sysctl`, `counters`, `flows` and `models` deferred
+ * (reading them throws NEED_WHOLE_HOST), then `flow` and `model` when given. What
+ * deferred({host, sysctl, counters}, ['flows', 'models']) builds, as one literal: own enumerable
+ * accessors in the same order, without a defineProperty per key per remedy.
+ */
+function withoutFlows(host: Ctx, facts: Facts, flow?: Ctx, model?: FlowModel): Ctx {
+  if (flow === undefined) {
+    return {
+      host,
+      sysctl: facts.sysctls,
+      counters: facts.counters,
+      get flows(): never {
+        return needWholeHost()
+      },
+      get models(): never {
+        return needWholeHost()
+      },
+    }
+  }
+  return {
+    host,
+    sysctl: facts.sysctls,
+    counters: facts.counters,
+    get flows(): never {
+      return needWholeHost()
+    },
+    get models(): never {
+      return needWholeHost()
+    },
+    flow,
+    model,
+  }
 }
 
 function contextFor(ev: Evaluation, flowIndex: number | null): Ctx {
@@ -310,6 +405,27 @@ export function evaluateHost(facts: Facts, topology: Topology, rules: LoadedRule
 }
 
 /**
+ * What fires on the host with `sysctl` set, or one flow patched (at or above `minSeverity`), as
+ * judgement sees it after the unchanged host: tests hold these paths (runModelUnder, changedFlow,
+ * verdicts re-used) to the exhaustive one.
+ */
+export function firedWith(
+  facts: Facts,
+  topology: Topology,
+  rules: LoadedRule[],
+  sysctl: Record<string, string>,
+  opts: {exhaustive?: boolean; minSeverity?: Severity; flow?: {name: string; patch: Record<string, unknown>}} = {},
+): Fired[] {
+  const ev = evaluation(facts, topology.flows, topology.kernel)
+  ev.exhaustive = opts.exhaustive === true
+  const hooks = judgeHooks(facts, topology, rules, ev)
+  hooks.fired({}, new Map())
+  const patches = new Map(opts.flow ? [[opts.flow.name, opts.flow.patch]] : [])
+  // A one-flow change alone is judged on that flow (as judgement asks it: onlyFlow).
+  return hooks.fired(sysctl, patches, opts.minSeverity, opts.flow && Object.keys(sysctl).length === 0 ? opts.flow.name : undefined)
+}
+
+/**
  * The host states remedies are judged on. A one-flow change is evaluated on that flow and the
  * host's totals (changedFlow), in O(1); any other change on the whole host, once per distinct
  * change and severity (only the verdicts are kept, not the re-run).
@@ -370,11 +486,9 @@ function changedSettings(ev: Evaluation, key: string, facts: Facts, params: Host
     settings.set(key, (acc = Object.assign({}, acc, {flowEntries: []})))
   }
   const flow = ev.flows[idx]!
-  const first = modelFlow(params, flow)
-  const model = onHost(params, flow, first, acc, entriesOf(flowShape(params, flow, first)))
+  const model = onHost(params, flow, acc, entriesOf(shapesOf(params, [flow])[0]!))
   const host = deferred(hostContext(params, hostModelOf(params, acc, false, []), ev.flows.length), ['twOverflowKeepsPortsFor', 'twCapIsCollisionRemedy'])
-  const ctx = deferred({host, sysctl: facts.sysctls, counters: facts.counters}, ['flows', 'models'])
-  return Object.assign(ctx, {flow: flowCtx(flow), model})
+  return withoutFlows(host, facts, flowCtx(flow), model)
 }
 
 /**
@@ -413,19 +527,39 @@ function sameHost(ev: Evaluation, facts: Facts, kernel: string | undefined): Eva
 
 /** firedOn(evaluation of the host with flow `idx` replaced, onlyFlow: it), from changedFlow. */
 function firedOnChange(ev: Evaluation, idx: number, flow: Flow, rules: LoadedRule[], minSeverity: Severity = 'info'): Fired[] {
-  const {base, ctx} = changedFlow(ev, idx, flow)
+  const {base, ctx, model} = changedFlow(ev, idx, flow, {last: true})
   const out: Fired[] = []
   const min = severityRank(minSeverity)
+  // The unchanged host's verdict holds where every field the rule's `when` reads is equal on the
+  // changed flow, its model and the host (whenReads); else the rule is evaluated.
+  const was = !ev.exhaustive && ev.from === undefined ? ev : undefined
+  const host = base.host as Ctx
+  const wasHost = ev.base.host as Ctx
+  const wasModel = ev.model.flows[idx] as unknown as Ctx
+  const wasFlow = (ev.base.flows as Ctx[])[idx]!
+  // A deferred field is left to the rule's evaluation (reading it throws NEED_WHOLE_HOST there, or not, as before).
+  const sameHostReads = (reads: WhenReads) => reads.host.every((k) => !ONE_FLOW_DEFERRED.includes(k) && sameValue(host[k], wasHost[k]))
   for (const rule of rules) {
     if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
+    const reads = was ? whenReads(rule) : null
     if (rule.applies_to === 'host') {
-      if (fires(rule, base)) out.push({id: rule.id, severity: rule.severity})
-    } else if ((rule.applies_to === 'any' || flow.role === rule.applies_to) && fires(rule, ctx)) {
-      out.push({id: rule.id, flow: flow.name, severity: rule.severity})
+      const prev = reads ? was!.hostVerdicts?.get(rule) : undefined
+      const reuse = prev !== undefined && reads!.model.length === 0 && reads!.flow.length === 0 && sameHostReads(reads!)
+      if (reuse ? prev : fires(rule, base)) out.push({id: rule.id, severity: rule.severity})
+    } else if (rule.applies_to === 'any' || flow.role === rule.applies_to) {
+      const prev = reads ? was!.verdicts?.get(rule)?.[idx] : undefined
+      const reuse =
+        prev !== undefined &&
+        prev !== 0 &&
+        sameHostReads(reads!) &&
+        reads!.model.every((k) => sameValue((model as unknown as Ctx)[k], wasModel[k])) &&
+        reads!.flow.every((k) => sameValue((ctx.flow as Ctx)[k], wasFlow[k]))
+      if (reuse ? prev === 2 : fires(rule, ctx)) out.push({id: rule.id, flow: flow.name, severity: rule.severity})
     }
   }
   return out
 }
+
 
 function relevantSysctls(all: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {}
@@ -448,7 +582,9 @@ function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'i
   for (const rule of rules) {
     if (severityRank(rule.severity) < min || !factsHold(rule.facts, ev.params)) continue
     if (rule.applies_to === 'host') {
-      if (fires(rule, contextFor(ev, null))) out.push({id: rule.id, severity: rule.severity})
+      const v = fires(rule, contextFor(ev, null))
+      if (keep) (ev.hostVerdicts ??= new Map()).set(rule, v)
+      if (v) out.push({id: rule.id, severity: rule.severity})
       continue
     }
     const reads = from ? whenReads(rule) : null
@@ -457,66 +593,102 @@ function firedOn(ev: Evaluation, rules: LoadedRule[], minSeverity: Severity = 'i
     const models = ev.model.flows
     const prevModels = from?.model.flows
     let verdicts: Uint8Array | undefined
-    if (keep) keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
+    let kept: {idx: number[]; fired: Fired[]} | undefined
+    if (keep) {
+      keep.set(rule, (verdicts = new Uint8Array(ev.flows.length)))
+      ;(ev.firedBy ??= new Map()).set(rule, (kept = {idx: [], fired: []}))
+    }
     const fields = reads?.model ?? []
-    // A plain loop, no closure per flow: at 10,000 flows this runs ~1.4 million times per check.
-    for (let i = 0; i < ev.flows.length; i++) {
-      const f = ev.flows[i]!
-      if (onlyFlow !== undefined && f.name !== onlyFlow) continue
-      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
-      let v: boolean | undefined
+    const verdict = (i: number, f: Flow): boolean => {
       if (reuse && prev[i] !== 0 && f === from!.flows[i]) {
         const a = models[i] as unknown as Ctx
         const b = prevModels![i] as unknown as Ctx
         let same = true
-        for (let j = 0; same && j < fields.length; j++) same = sameValue(a[fields[j]!], b[fields[j]!])
-        if (same) v = prev[i] === 2
+        // The same model object (runModelUnder kept it): every field is equal.
+        if (a !== b) for (let j = 0; same && j < fields.length; j++) same = sameValue(a[fields[j]!], b[fields[j]!])
+        if (same) return prev[i] === 2
       }
-      v ??= fires(rule, contextFor(ev, i))
+      return fires(rule, contextFor(ev, i))
+    }
+    // Only some flows changed (a host-wide change that moved few models): the unchanged host's
+    // verdicts hold for the others, so its list of firing flows is merged with the changed flows' verdicts.
+    const prevFired = reuse && onlyFlow === undefined && !keep ? from!.firedBy?.get(rule) : undefined
+    if (prevFired) {
+      const changed = (ev.changed ??= changedIndexes(ev, from!))
+      let p = 0
+      for (const i of changed) {
+        while (p < prevFired.idx.length && prevFired.idx[p]! < i) out.push(prevFired.fired[p++]!)
+        if (p < prevFired.idx.length && prevFired.idx[p] === i) p++
+        const f = ev.flows[i]!
+        if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
+        if (verdict(i, f)) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+      }
+      while (p < prevFired.idx.length) out.push(prevFired.fired[p++]!)
+      continue
+    }
+    // A plain loop: at 10,000 flows this runs ~1.4 million times per check.
+    for (let i = 0; i < ev.flows.length; i++) {
+      const f = ev.flows[i]!
+      if (onlyFlow !== undefined && f.name !== onlyFlow) continue
+      if (rule.applies_to !== 'any' && f.role !== rule.applies_to) continue
+      const v = verdict(i, f)
       if (verdicts) verdicts[i] = v ? 2 : 1
-      if (v) out.push({id: rule.id, flow: f.name, severity: rule.severity})
+      if (v) {
+        const fired: Fired = {id: rule.id, flow: f.name, severity: rule.severity}
+        out.push(fired)
+        if (kept) {
+          kept.idx.push(i)
+          kept.fired.push(fired)
+        }
+      }
     }
   }
   return out
 }
 
-/** Equal as a rule sees them (numbers by Object.is: -0 and 0, NaN apart from nothing else). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b ? a !== 0 || Object.is(a, b) : a !== a && b !== b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  const kb = Object.keys(b)
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameValue((a as Ctx)[k], (b as Ctx)[k]))
+/** The flows whose declaration or model object differs from the unchanged host's, in order. */
+function changedIndexes(ev: Evaluation, from: Evaluation): number[] {
+  const out: number[] = []
+  const models = ev.model.flows
+  const prev = from.model.flows
+  for (let i = 0; i < ev.flows.length; i++) if (ev.flows[i] !== from.flows[i] || models[i] !== prev[i]) out.push(i)
+  return out
 }
 
 /**
- * The fields a flow rule's `when` reads: `model.x` and `host.x` (its `flow` is compared as the
- * same object). Null when it reads anything else, or reads in a way this cannot follow (another
+ * The fields a rule's `when` reads: `model.x`, `host.x` and `flow.x` (firedOn compares the flow
+ * as the same object; firedOnChange, a changed flow, field by field). Null when it reads anything else, or reads in a way this cannot follow (another
  * variable, `sysctl`, `counters`, `flows`, `models`, a macro's variable, a field by computed name):
  * its verdict is then always evaluated. Conservative: string literals are dropped first, and any
  * name this does not know makes it null.
  */
-const whenReadsOf = new WeakMap<LoadedRule, {model: string[]; host: string[]} | null>()
+const whenReadsOf = new WeakMap<LoadedRule, WhenReads | null>()
+/** What a rule's `when` reads: fields of `model`, `host` and `flow`. */
+interface WhenReads {
+  model: string[]
+  host: string[]
+  flow: string[]
+}
 const CEL_WORDS = new Set(['true', 'false', 'null', 'in', 'int', 'uint', 'double', 'string', 'bool', 'size', 'has', 'kv', 'fmt', 'pct'])
-function whenReads(rule: LoadedRule): {model: string[]; host: string[]} | null {
+function whenReads(rule: LoadedRule): WhenReads | null {
   let reads = whenReadsOf.get(rule)
   if (reads !== undefined) return reads
   const text = rule.when.replace(/'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"/g, "''")
   const model = new Set<string>()
   const host = new Set<string>()
-  reads = {model: [], host: []}
+  const flow = new Set<string>()
+  reads = {model: [], host: [], flow: []}
   // Names not after a dot (or inside a number): the roots of every path the expression reads.
   for (const m of text.matchAll(/(?<![\w.])[A-Za-z_]\w*/g)) {
     const name = m[0]
     const field = /^\s*\.\s*([A-Za-z_]\w*)/.exec(text.slice(m.index + name.length))
-    if (name === 'flow' && field) continue
-    if ((name === 'model' || name === 'host') && field) (name === 'model' ? model : host).add(field[1]!)
+    if ((name === 'model' || name === 'host' || name === 'flow') && field) (name === 'model' ? model : name === 'host' ? host : flow).add(field[1]!)
     else if (!CEL_WORDS.has(name)) {
       reads = null
       break
     }
   }
-  if (reads) reads = {model: [...model], host: [...host]}
+  if (reads) reads = {model: [...model], host: [...host], flow: [...flow]}
   whenReadsOf.set(rule, reads)
   return reads
 }
@@ -549,11 +721,13 @@ function tryRemedy(
   // The rule re-checked on the host with the remedy applied: its evidence there, or null if it still fires.
   const recheck = (afterCtx: Ctx) => (fires(rule, afterCtx) ? null : evidence(rule, afterCtx))
   let after: Record<string, Value> | null | undefined
-  // Either change alone, for a flow whose re-run would be the whole host's, is judged without
-  // re-running every flow, unless the rule reads what that leaves out (NEED_WHOLE_HOST): a change
-  // to this flow on the flow and the host's totals (changedFlow); a host-wide setting on the
-  // host's accounting under it (changedSettings).
-  if (!ev.exhaustive && !flowPatch !== !sysctl && idx !== null && !(isLocalRule(rule) && modelIsPerFlow(ev, idx))) {
+  // Either change alone, for a flow, is judged on the whole host without re-running every flow,
+  // unless the rule reads what that leaves out (NEED_WHOLE_HOST): a change to this flow on the
+  // flow and the host's totals (changedFlow); a host-wide setting on the host's accounting under
+  // it (changedSettings). A local rule takes this path too (it was re-run on its flow alone when
+  // that flow's model alone was its model on the host, modelIsPerFlow): changedFlow is the whole
+  // host's answer, O(1) as well, and judgement re-uses its model.
+  if (!ev.exhaustive && !flowPatch !== !sysctl && idx !== null) {
     try {
       if (flowPatch) {
         after = recheck(changedFlow(ev, idx, patchFlow(ev.flows[idx]!, flowPatch as Parameters<typeof patchFlow>[1])).ctx)

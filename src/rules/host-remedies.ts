@@ -40,19 +40,37 @@ export interface HostHooks {
 /** Enough for any chain the rules have today (generate settles in the same number of rounds). */
 const MAX_ROUNDS = 3
 
-const key = (id: string, flow?: string) => `${id}\0${flow ?? ''}`
 
 export function judgeRemediesOnHost(findings: Finding[], hooks: HostHooks): void {
-  const before = new Set(hooks.fired({}, new Map()).map((f) => key(f.id, f.flow)))
+  // What fires before any change, by rule id: the flows (none: '') it fires on.
+  const before = new Map<string, Set<string>>()
+  for (const f of hooks.fired({}, new Map())) {
+    let flows = before.get(f.id)
+    if (!flows) before.set(f.id, (flows = new Set()))
+    flows.add(f.flow ?? '')
+  }
+  // The findings a state creates, by severity: hooks.fired gives the same list for a state it
+  // has judged (a host-wide remedy many findings propose), so this is worked out once for it.
+  const createdBy = new WeakMap<Fired[], Map<number, Fired[]>>()
+  const created = (fired: Fired[], rank: number): Fired[] => {
+    const fresh = (): Fired[] => fired.filter((f) => before.get(f.id)?.has(f.flow ?? '') !== true && severityRank(f.severity) >= rank)
+    // A one-flow change's short list is its own: nothing to share.
+    if (fired.length < 32) return fresh()
+    let byRank = createdBy.get(fired)
+    if (!byRank) createdBy.set(fired, (byRank = new Map()))
+    let out = byRank.get(rank)
+    if (!out) byRank.set(rank, (out = fresh()))
+    return out
+  }
   for (const finding of findings) {
     finding.remedies = finding.remedies.flatMap((remedy) => {
-      const judged = judge(finding, remedy, before, hooks)
+      const judged = judge(finding, remedy, created, hooks)
       return judged ? [judged] : []
     })
   }
 }
 
-function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: HostHooks): Remedy | null {
+function judge(finding: Finding, remedy: Remedy, createdOn: (fired: Fired[], rank: number) => Fired[], hooks: HostHooks): Remedy | null {
   const rank = severityRank(finding.severity)
   const sysctl: Record<string, string> = Object.assign({}, remedy.sysctl ?? {})
   const patches = new Map<string, Record<string, unknown>>()
@@ -64,7 +82,7 @@ function judge(finding: Finding, remedy: Remedy, before: Set<string>, hooks: Hos
     const fired = hooks.fired(sysctl, patches, finding.severity, onlyFlow)
     // What the combination adds must not undo the remedy: its own finding stays cleared.
     if (added.length > 0 && fired.some((f) => f.id === finding.id && f.flow === finding.flow)) return null
-    const created = fired.filter((f) => !before.has(key(f.id, f.flow)) && severityRank(f.severity) >= rank)
+    const created = createdOn(fired, rank)
     if (created.length === 0) {
       if (added.length === 0) return remedy
       return combined(remedy, sysctl, added)

@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
-import {evaluateHost, isLocalRule} from '../../src/rules/engine.js'
+import {evaluateHost, firedWith, isLocalRule} from '../../src/rules/engine.js'
 import {loadRules} from '../../src/rules/load.js'
 import {factsFromDump} from '../../src/sources/dump.js'
 import {NAT_DEFAULTS, type Flow, type Topology} from '../../src/topology/types.js'
@@ -16,6 +16,9 @@ import {makeFlow} from '../flow.js'
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures')
 const DUMPS = ['sysctl-6.18.44.txt', 'sysctl-3.10-tw-recycle.txt'].map((f) => factsFromDump(readFileSync(join(FIXTURES, f), 'utf8'), f))
+// A host whose flows overflow tcp_max_tw_buckets and fill conntrack: host-wide remedies (the cap,
+// nf_conntrack_max) are judged on every flow there (runModelUnder models only the flows they move).
+DUMPS.push(Object.assign({}, DUMPS[0]!, {sysctls: Object.assign({}, DUMPS[0]!.sysctls, {'net.ipv4.tcp_max_tw_buckets': '4096', 'net.netfilter.nf_conntrack_max': '30000'})}))
 const RULES = loadRules()
 
 const flowArb: fc.Arbitrary<Omit<Flow, 'name'>> = fc
@@ -29,10 +32,11 @@ const flowArb: fc.Arbitrary<Omit<Flow, 'name'>> = fc
     server_endpoints: fc.integer({min: 1, max: 3}),
     nat: fc.option(fc.record({lo: fc.integer({min: 1024, max: 30000}), span: fc.integer({min: 0, max: 30000}), tw: fc.integer({min: 1, max: 240})}), {nil: undefined}),
     peer: fc.constantFrom('198.18.0.2:80', '127.0.0.1:6379', '198.18.1.9:11211'),
+    bind: fc.boolean(),
   })
-  .map(({extraSenders, nat, role, ...f}) => {
+  .map(({extraSenders, nat, role, bind, ...f}) => {
     const natSpec = nat ? {...NAT_DEFAULTS, port_range: [nat.lo, nat.lo + nat.span] as [number, number], conntrack_time_wait: nat.tw} : role === 'nat' ? {...NAT_DEFAULTS, port_range: [1024, 65535] as [number, number], conntrack_time_wait: 120} : undefined
-    return {...makeFlow(), ...f, role, senders: f.client_addresses + extraSenders, ...(natSpec ? {nat: natSpec} : {})}
+    return {...makeFlow(), ...f, role, senders: f.client_addresses + extraSenders, ...(bind && role === 'client' ? {bind_before_connect: true} : {}), ...(natSpec ? {nat: natSpec} : {})}
   })
 
 describe('the linear-cost engine path is the definition, only faster', () => {
@@ -87,7 +91,7 @@ describe('the linear-cost engine path is the definition, only faster', () => {
 
   it('gives the same report as re-running the whole host for every remedy, on random topologies', () => {
     fc.assert(
-      fc.property(fc.array(flowArb, {minLength: 1, maxLength: 6}), fc.constantFrom(0, 1), fc.option(fc.constantFrom('6.8', '4.9', '5.15'), {nil: undefined}), (flows, d, kernel) => {
+      fc.property(fc.array(flowArb, {minLength: 1, maxLength: 6}), fc.constantFrom(0, 1, 2), fc.option(fc.constantFrom('6.8', '4.9', '5.15'), {nil: undefined}), (flows, d, kernel) => {
         const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`})), ...(kernel ? {kernel} : {})}
         const facts = DUMPS[d]!
         const fast = evaluateHost(facts, topology, RULES)
@@ -95,6 +99,64 @@ describe('the linear-cost engine path is the definition, only faster', () => {
         expect(fast).toEqual(full)
       }),
       {numRuns: 150},
+    )
+  }, 120_000)
+
+  it('judges a host-wide setting as the whole host re-run does (tcp_max_tw_buckets, nf_conntrack_max)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(flowArb, {minLength: 1, maxLength: 10}),
+        fc.constantFrom(0, 2),
+        fc.integer({min: 0, max: 400_000}),
+        fc.option(fc.integer({min: 0, max: 400_000}), {nil: undefined}),
+        fc.constantFrom('info', 'warning', 'critical') as fc.Arbitrary<'info' | 'warning' | 'critical'>,
+        (flows, d, cap, conntrack, minSeverity) => {
+          const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`}))}
+          const sysctl: Record<string, string> = {'net.ipv4.tcp_max_tw_buckets': String(cap), ...(conntrack === undefined ? {} : {'net.netfilter.nf_conntrack_max': String(conntrack)})}
+          const fast = firedWith(DUMPS[d]!, topology, RULES, sysctl, {minSeverity})
+          expect(fast).toEqual(firedWith(DUMPS[d]!, topology, RULES, sysctl, {minSeverity, exhaustive: true}))
+        },
+      ),
+      {numRuns: 400},
+    )
+  }, 120_000)
+
+  it('judges a one-flow change as the exhaustive path does (the unchanged verdicts re-used where the fields read are equal)', () => {
+    const patchArb = fc.oneof(
+      fc.record({keepalive: fc.boolean()}),
+      fc.record({keepalive: fc.constant(true), qps: fc.integer({min: 1, max: 3000})}),
+      fc.record({client_addresses: fc.integer({min: 1, max: 8})}),
+      fc.record({server_endpoints: fc.integer({min: 1, max: 8})}),
+      fc.record({qps: fc.integer({min: 1, max: 20000})}),
+      fc.record({client_port_range: fc.constantFrom([1024, 65535], [40000, 40999])}),
+    )
+    fc.assert(
+      fc.property(
+        fc.array(flowArb, {minLength: 1, maxLength: 8}),
+        fc.constantFrom(0, 1, 2),
+        fc.nat(),
+        patchArb,
+        fc.constantFrom('info', 'warning', 'critical') as fc.Arbitrary<'info' | 'warning' | 'critical'>,
+        (flows, d, which, patch, minSeverity) => {
+          const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`}))}
+          const flow = {name: `f${which % flows.length}`, patch: patch as Record<string, unknown>}
+          const fast = firedWith(DUMPS[d]!, topology, RULES, {}, {minSeverity, flow})
+          expect(fast).toEqual(firedWith(DUMPS[d]!, topology, RULES, {}, {minSeverity, flow, exhaustive: true}))
+        },
+      ),
+      {numRuns: 400},
+    )
+  }, 120_000)
+
+  it('the same on hosts that overflow tcp_max_tw_buckets, where host-wide remedies move many flows', () => {
+    const busy = fc.array(flowArb.map((f) => ({...f, qps: typeof f.qps === 'number' && f.qps < 100 ? f.qps * 40 : f.qps})), {minLength: 3, maxLength: 10})
+    fc.assert(
+      fc.property(busy, fc.constantFrom('4096', '20000', '100000'), fc.constantFrom('30000', '262144'), (flows, cap, conntrack) => {
+        const topology: Topology = {file: 't.yaml', host: 'h', waivers: [], flows: flows.map((f, i) => ({...f, name: `f${i}`}))}
+        const facts = Object.assign({}, DUMPS[0]!, {sysctls: Object.assign({}, DUMPS[0]!.sysctls, {'net.ipv4.tcp_max_tw_buckets': cap, 'net.netfilter.nf_conntrack_max': conntrack})})
+        expect(evaluateHost(facts, topology, RULES)).toEqual(evaluateHost(facts, topology, RULES, {exhaustive: true}))
+      }),
+      {numRuns: 100},
     )
   }, 120_000)
 })

@@ -7,7 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {modelCalls} from '../../src/model/flow.js'
-import {evaluateHost} from '../../src/rules/engine.js'
+import {evaluateHost, firedWith} from '../../src/rules/engine.js'
 import {loadRules} from '../../src/rules/load.js'
 import {factsFromDump} from '../../src/sources/dump.js'
 import type {Flow} from '../../src/topology/types.js'
@@ -46,5 +46,27 @@ describe('check models each flow a bounded number of times', () => {
     const n200 = modelsFor(200)
     expect(n100).toBeGreaterThan(100)
     expect(n200 / n100).toBeLessThanOrEqual(2.2)
+    // About 7 per flow; 14 when every judged tcp_max_tw_buckets value re-modelled every flow.
+    expect(n200).toBeLessThanOrEqual(200 * 9)
+  })
+
+  it('a judged host-wide setting models again only the flows it can move', () => {
+    const topology = {file: 't.yaml', waivers: [], flows: flows(300)}
+    // Flows that keep TIME_WAIT here: servers closing first read the cap's value, clients closing
+    // first the overflow share (and need their first pass once, for twOverflowKeepsPortsFor).
+    const moved = topology.flows.filter((f) => f.role !== 'nat' && f.role === f.closes_first).length
+    const readers = topology.flows.filter((f) => f.role === 'client' && f.closes_first === 'client').length
+    const count = (sysctl: Record<string, string>) => {
+      const before = modelCalls.flows
+      firedWith(facts, topology, rules, sysctl)
+      return modelCalls.flows - before
+    }
+    // The dump's own value: nothing moves, so this is what the unchanged host costs.
+    const unchanged = count({'net.ipv4.tcp_max_tw_buckets': '131072'})
+    for (const cap of ['1000', '50000000']) {
+      const extra = count({'net.ipv4.tcp_max_tw_buckets': cap}) - unchanged
+      expect(extra).toBeGreaterThan(0)
+      expect(extra).toBeLessThanOrEqual(moved + readers)
+    }
   })
 })

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {patchFlow} from '../../src/topology/patch.js'
-import {makeFlow as flow} from '../flow.js'
+import {makeFlow as flow, makeFlow as makeFlowOf} from '../flow.js'
 
 describe('patchFlow: a remedy applied to a copy of the flow', () => {
   it('sets top-level and dotted nested fields, leaving the original as it was', () => {
@@ -19,5 +19,30 @@ describe('patchFlow: a remedy applied to a copy of the flow', () => {
     const patched = patchFlow(flow(), {'nat.conntrack_time_wait': 60})
     expect(patched.nat).toEqual({conntrack_time_wait: 60})
     expect(flow().nat).toBeUndefined()
+  })
+})
+
+describe('patchFlow gives one copy per flow and patch', () => {
+  it('the same patch on the same flow is the same object (the model caches by flow object); others are their own', () => {
+    const f0 = makeFlowOf({name: 'a', qps: 100, nat: {port_range: [1024, 2047]}})
+    const a = patchFlow(f0, {qps: 50, keepalive: true})
+    expect(patchFlow(f0, {qps: 50, keepalive: true})).toBe(a)
+    expect(a).toEqual({...f0, qps: 50, keepalive: true})
+    expect(patchFlow(f0, {keepalive: true, qps: 50})).not.toBe(a)
+    expect(patchFlow(f0, {qps: 51, keepalive: true})).not.toBe(a)
+    expect(patchFlow(makeFlowOf({name: 'a', qps: 100, nat: {port_range: [1024, 2047]}}), {qps: 50, keepalive: true})).not.toBe(a)
+    expect(patchFlow(f0, {'nat.port_range': [1024, 4095]})).toBe(patchFlow(f0, {'nat.port_range': [1024, 4095]}))
+    expect(f0.qps).toBe(100)
+  })
+
+  it('a patch JSON cannot tell apart is applied afresh each time', () => {
+    const f0 = makeFlowOf({name: 'a'})
+    for (const patch of [{qps: -0}, {qps: 0}, {qps: NaN}, {qps: Infinity}, {client_port_range: [1024, undefined]}, {x: new Date(0)}] as Record<string, unknown>[]) {
+      const p = patchFlow(f0, patch)
+      expect(Object.is((p as unknown as Record<string, unknown>)[Object.keys(patch)[0]!], Object.values(patch)[0])).toBe(true)
+    }
+    expect(patchFlow(f0, {qps: -0})).not.toBe(patchFlow(f0, {qps: -0}))
+    expect(Object.is(patchFlow(f0, {qps: -0}).qps, -0)).toBe(true)
+    expect(Object.is(patchFlow(f0, {qps: 0}).qps, 0)).toBe(true)
   })
 })
