@@ -22,7 +22,8 @@ export default defineConfig({
       // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
       // a scratch root, carry, header, summary, generate() without --apply) need no root and no
       // process; their mount, chattr and netns halves are root suites, skipped here.
-      'test/generate/{plan,validate,targets,write,pure}.test.ts',
+      // apply runs stand-in sysctl and ip binaries from a scratch PATH (no root, no kernel).
+      'test/generate/{plan,validate,targets,write,pure,apply}.test.ts',
     ],
     env: {TW_NO_ROOT: '1'},
     // The fixed fast-check seed, as in `npm test`: without it every dry run and every mutant drew
