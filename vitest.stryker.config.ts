@@ -17,6 +17,10 @@ export default defineConfig({
       'test/model-command.test.ts',
       // The topology loader's hostile inputs (parseTopology in-process; the other harden files run bin/run.js).
       'test/harden/topology.test.ts',
+      // The engine's fast path (a remedy judged on its own flow, shared re-runs) against the
+      // definition (every remedy re-runs the whole host), on random topologies: the one test that
+      // notices a fast-path mutant whose report differs only for some topologies (a few seconds).
+      'test/harden/scale.test.ts',
       // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
       // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
       // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
