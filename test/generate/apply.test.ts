@@ -115,6 +115,7 @@ describe('requireRoot', () => {
     }
     expect(error).toBeInstanceOf(TwError)
     expect((error as TwError).code).toBe('apply.root')
+    expect((error as TwError).hint).toBe('run it with sudo, or drop --apply and load the file with `sysctl -p FILE`')
   })
 
   it('a platform without getuid (no uids) is not refused', () => {
@@ -226,7 +227,11 @@ describe('applySysctlFile with stand-in sysctl and ip', () => {
     process.env.PATH = join(dir, 'empty')
     const plain = applySysctlFile(file, [{key: 'net.ipv4.tcp_fin_timeout', value: '30'}])
     await expect(plain).rejects.toBeInstanceOf(TwError)
-    await expect(plain).rejects.toMatchObject({code: 'apply.sysctl', message: expect.stringMatching(/^cannot run sysctl: \S/)})
+    await expect(plain).rejects.toMatchObject({
+      code: 'apply.sysctl',
+      message: expect.stringMatching(/^cannot run sysctl: \S/),
+      hint: 'install procps (and iproute2 for --netns), or load the file with systemd-sysctl',
+    })
     const inNs = applySysctlFile(file, [{key: 'net.ipv4.tcp_fin_timeout', value: '30'}], {netns: 'tw-test'})
     await expect(inNs).rejects.toMatchObject({code: 'apply.sysctl', message: expect.stringMatching(/^cannot run ip netns exec: \S/)})
   })

@@ -111,6 +111,22 @@ describe('boot: what systemd-sysctl loads, in a scratch root', () => {
     expect(none!.setters).toEqual([])
   })
 
+  it('a comment or blank line may be indented; only a leading # or ; makes a comment (systemd-sysctl reads no trailing comments)', () => {
+    expect(parseSysctlConf('   # net.ipv4.tcp_fin_timeout = 1\n\t; net.ipv4.tcp_fin_timeout = 2\n   \n  net.ipv4.tcp_fin_timeout = 3#\nnet.ipv4.tcp_tw_reuse = 1;\n', 'f')).toEqual([
+      {file: 'f', line: 4, key: 'net.ipv4.tcp_fin_timeout', value: '3#'},
+      {file: 'f', line: 5, key: 'net.ipv4.tcp_tw_reuse', value: '1;'},
+    ])
+  })
+
+  it('without /etc/sysctl.conf every *.conf of the search path is listed, a dangling link too (it loads nothing)', async () => {
+    mkdirSync(join(dir, 'etc/sysctl.d'), {recursive: true})
+    writeFileSync(join(dir, 'etc/sysctl.d/10-a.conf'), 'net.ipv4.tcp_fin_timeout = 11\n')
+    symlinkSync('../nowhere.conf', join(dir, 'etc/sysctl.d/20-gone.conf'))
+    expect(await bootFiles(dir)).toEqual(['/etc/sysctl.d/10-a.conf', '/etc/sysctl.d/20-gone.conf', '/etc/sysctl.conf'])
+    const [fin] = await bootSettings(['net.ipv4.tcp_fin_timeout'], {root: dir})
+    expect(fin!.setters.map((x) => `${x.file}:${x.line}=${x.value}`)).toEqual(['/etc/sysctl.d/10-a.conf:1=11'])
+  })
+
   it('an empty root has only /etc/sysctl.conf, which is absent', async () => {
     expect(await bootFiles(dir)).toEqual(['/etc/sysctl.conf'])
     expect(await bootSettings(['net.ipv4.tcp_fin_timeout'], {root: dir})).toEqual([{key: 'net.ipv4.tcp_fin_timeout', setters: [], winner: null}])
@@ -172,6 +188,23 @@ describe('carry: the settings of a file twadvisor wrote', () => {
     expect(merged.plan.entries.every((e) => !('line' in e))).toBe(true)
     // A fresh value wins over a carried one.
     expect(withCarriedOver(p, [stale]).plan.entries).toEqual(p.entries)
+  })
+
+  it('reads indented lines, skips a line with no key before "=", and drops empty ids from a comment', () => {
+    const own = parseOwnSysctlD('  # client-port-exhaustion,, server-tw-collision-shared: r\n  net.ipv4.ip_local_port_range = 1 2\n=5\n')
+    expect(own).toEqual([
+      {key: 'net.ipv4.ip_local_port_range', value: '1 2', ruleIds: ['client-port-exhaustion', 'server-tw-collision-shared'], reasons: ['r'], flows: [], line: 2},
+    ])
+  })
+
+  it('a key is carried when any one of the rules its comment names sets it; writable keys are each listed once, sorted', () => {
+    const own = parseOwnSysctlD('# server-tw-collision-shared, client-port-exhaustion: r\nnet.ipv4.ip_local_port_range = 1 2\n')
+    expect(carryable(own, rules)).toEqual({carry: own, dropped: []})
+    const more = [
+      {id: 'b', remedies: [{sysctl: {'net.ipv4.tcp_tw_reuse': '1', 'net/core/somaxconn': '1'}}]},
+      {id: 'a', remedies: [{sysctl: {'net.core.somaxconn': '2'}}, {sysctl: {'net.ipv4.tcp_fin_timeout': '3'}}]},
+    ] as never[]
+    expect(writableKeys(more)).toEqual(['net.core.somaxconn', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_tw_reuse'])
   })
 
   it('moves an error about a carried key to its line in the existing file', () => {
