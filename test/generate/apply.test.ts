@@ -3,14 +3,15 @@
 // process.getuid is stubbed. What is tested is apply.ts's own logic: the commands it runs, how a
 // key's error is found in sysctl's stderr, and what a key that did not stick reads as. The real
 // `sysctl -p` in a network namespace is test/generate/run.test.ts's root suite.
-import {chmodSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
 import {TwError} from '../../src/errors.js'
 import {applySysctlFile, requireRoot} from '../../src/generate/apply.js'
-import {scratchDir} from './helpers.js'
+import {generate, type GenerateRequest} from '../../src/generate/run.js'
+import {fixtureFacts, incidentReport, refusal, ROOT, scratchDir} from './helpers.js'
 
 // The stand-in sysctl. State: a JSON object of key → value. Quirks per key: "missing" (no such
 // key: procps names its /proc/sys path), "reject" (the kernel refuses the value: procps quotes
@@ -234,5 +235,67 @@ describe('applySysctlFile with stand-in sysctl and ip', () => {
     })
     const inNs = applySysctlFile(file, [{key: 'net.ipv4.tcp_fin_timeout', value: '30'}], {netns: 'tw-test'})
     await expect(inNs).rejects.toMatchObject({code: 'apply.sysctl', message: expect.stringMatching(/^cannot run ip netns exec: \S/)})
+  })
+})
+
+describe('generate --apply with the stand-ins (no root, no kernel)', () => {
+  const TOPOLOGY = `${ROOT}/examples/incident/topology.yaml`
+  const req = (extra: Partial<GenerateRequest>): GenerateRequest => ({report: incidentReport(), facts: fixtureFacts(), topologyFile: TOPOLOGY, target: 'sysctl.d', ...extra})
+  const KEYS = {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_max_tw_buckets': '131072'}
+
+  it('writes the file, loads it, reads the keys back and says what boot will load, under the scratch root', async () => {
+    setup([], KEYS)
+    mkdirSync(join(dir, 'etc/sysctl.d'), {recursive: true})
+    const output = join(dir, 'etc/sysctl.d/60-twadvisor.conf')
+    const r = await generate(req({output, apply: true, bootRoot: dir}))
+    expect(r.write?.changed).toBe(true)
+    expect(r.apply).toStrictEqual({
+      file: output,
+      keys: [
+        {key: 'net.ipv4.ip_local_port_range', wanted: '10000 65535', now: '10000 65535', ok: true},
+        {key: 'net.ipv4.tcp_max_tw_buckets', wanted: '5000', now: '5000', ok: true},
+      ],
+      ok: true,
+    })
+    expect(r.boot?.map((k) => [k.key, k.winner?.file, k.winner?.value])).toEqual([
+      ['net.ipv4.ip_local_port_range', '/etc/sysctl.d/60-twadvisor.conf', '10000 65535'],
+      ['net.ipv4.tcp_max_tw_buckets', '/etc/sysctl.d/60-twadvisor.conf', '5000'],
+    ])
+    expect(r.bootName).toBe('/etc/sysctl.d/60-twadvisor.conf')
+    expect(log()).toEqual([
+      ['sysctl', '-p', output],
+      ['sysctl', '-e', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_max_tw_buckets'],
+    ])
+  })
+
+  it('with --netns it loads through ip netns exec; a file outside the search path has no boot name', async () => {
+    setup([], KEYS)
+    const output = join(dir, 'out.conf')
+    const r = await generate(req({output, apply: true, netns: 'tw-test', bootRoot: join(dir, 'none')}))
+    expect([r.apply?.netns, r.apply?.ok, r.bootName]).toEqual(['tw-test', true, null])
+    expect(log()).toEqual([
+      ['ip', 'netns', 'exec', 'tw-test'],
+      ['sysctl', '-p', output],
+      ['ip', 'netns', 'exec', 'tw-test'],
+      ['sysctl', '-e', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_max_tw_buckets'],
+    ])
+  })
+
+  it('refuses before writing: not root, no --output, another target, or with --check or --diff', async () => {
+    setup([], KEYS)
+    const output = join(dir, 'out.conf')
+    vi.spyOn(process, 'getuid').mockReturnValue(1000)
+    expect((await refusal(generate(req({output, apply: true})))).code).toBe('apply.root')
+    vi.spyOn(process, 'getuid').mockReturnValue(0)
+    const none = await refusal(generate(req({apply: true})))
+    expect([none.code, none.position]).toEqual(['generate.output', {field: '--apply'}])
+    const target = await refusal(generate(req({output, apply: true, target: 'k8s'})))
+    expect([target.code, target.position]).toEqual(['generate.apply-target', {field: '--apply'}])
+    for (const mode of [{check: true}, {diff: true}]) {
+      const e = await refusal(generate(req({output, apply: true, ...mode})))
+      expect([e.code, e.position]).toEqual(['generate.apply-mode', {field: '--apply'}])
+    }
+    expect(existsSync(output)).toBe(false)
+    expect(log()).toEqual([])
   })
 })
