@@ -33,7 +33,8 @@ export default defineConfig({
     // The fixed fast-check seed, as in `npm test`: without it every dry run and every mutant drew
     // new cases, so a mutant's verdict could change between runs (and a random seed found a
     // model counterexample that failed the dry run; see the README's mutation section).
-    setupFiles: ['./test/setup.ts'],
+    // test/setup-mutation.ts: a failing property stops at its first counterexample (no shrinking).
+    setupFiles: ['./test/setup.ts', './test/setup-mutation.ts'],
     // One worker thread that keeps its modules between runs: a fresh fork per mutant costs
     // seconds of imports, the tests themselves milliseconds.
     pool: 'threads',
