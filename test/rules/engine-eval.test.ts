@@ -124,3 +124,15 @@ describe('a remedy\'s flow template becomes data', () => {
     expect(report.findings[0]!.message).toBe('2 flows')
   })
 })
+
+describe('which flows a rule sees, and evidence that is not a finite number', () => {
+  it('a rule for one role is not evaluated on flows of another (the flows here are clients)', () => {
+    expect(evaluateHost(facts, topo, [rule({applies_to: 'server'})]).findings).toEqual([])
+    expect(evaluateHost(facts, topo, [rule({applies_to: 'any'})]).findings.map((f) => f.flow)).toEqual(['busy'])
+  })
+
+  it('evidence that is infinite is null in the report (JSON has no infinity)', () => {
+    const f = evaluateHost(facts, topo, [rule({evidence: '[flow.qps / 0.0, flow.qps]'})]).findings[0]!
+    expect(f.evidence).toEqual({'flow.qps / 0.0': null, qps: 600})
+  })
+})
