@@ -136,3 +136,42 @@ describe('which flows a rule sees, and evidence that is not a finite number', ()
     expect(f.evidence).toEqual({'flow.qps / 0.0': null, qps: 600})
   })
 })
+
+describe('the report\'s order and its messages', () => {
+  function rulesOf(specs: {id: string; severity: string; when?: string}[]) {
+    for (const {id, severity, when} of specs) {
+      writeFileSync(
+        join(dir, `${id}.yaml`),
+        [`id: ${id}`, 'title: t', `severity: ${severity}`, 'applies_to: client', `when: ${JSON.stringify(when ?? 'flow.qps > 1.0')}`, 'message: m', 'evidence: [flow.qps]', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {role: client, qps: 600, closes_first: client}}]', '  passes: [{flow: {role: client, qps: 1, closes_first: client}}]', ''].join('\n'),
+      )
+    }
+    return loadRules(dir)
+  }
+
+  it('findings come most severe first, then by rule id, then by flow name', () => {
+    const zeta = makeFlow({name: 'zeta', role: 'client', qps: 600, closes_first: 'client'})
+    const alpha = makeFlow({name: 'alpha', role: 'client', qps: 600, closes_first: 'client'})
+    const rules = rulesOf([
+      {id: 'a-info', severity: 'info'},
+      {id: 'b-warning', severity: 'warning'},
+      {id: 'z-critical', severity: 'critical'},
+      {id: 'c-warning', severity: 'warning'},
+    ])
+    const r = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [zeta, alpha]}, rules, {judgeOnHost: false})
+    expect(r.findings.map((f) => `${f.id}:${f.flow}`)).toEqual([
+      'z-critical:alpha',
+      'z-critical:zeta',
+      'b-warning:alpha',
+      'b-warning:zeta',
+      'c-warning:alpha',
+      'c-warning:zeta',
+      'a-info:alpha',
+      'a-info:zeta',
+    ])
+  })
+
+  it('a message prints numbers for people (6,000, not 6000)', () => {
+    const f = evaluateHost(facts, topo, [rule({message: '{{ flow.qps * 10.0 }} connects/s'})]).findings[0]!
+    expect(f.message).toBe('6,000 connects/s')
+  })
+})
