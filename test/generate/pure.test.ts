@@ -61,6 +61,26 @@ describe('verifyRendered reads each target back as its consumer would', () => {
     expect(code(() => verifyRendered('tuned', text + 'summary=x\n', plan()))).toContain('a key the plan does not hold: summary')
   })
 
+  it('an indented comment is a comment; a refusal points at --target and says it is a bug or a hostile input', () => {
+    expect(code(() => verifyRendered('sysctl.d', render('sysctl.d') + '   # net.ipv4.tcp_tw_reuse = 1\n', plan()))).toBe('no error')
+    let error: unknown
+    try {
+      verifyRendered('sysctl.d', render('sysctl.d') + 'oops\n', plan())
+    } catch (e) {
+      error = e
+    }
+    expect([(error as TwError).position, (error as TwError).hint]).toEqual([{field: '--target'}, 'this is a bug in twadvisor or a hostile input; please report it with the input that caused it'])
+  })
+
+  it('ansible and k8s: a null, a scalar or a lone wrong key at the top, and a YAML warning, are refused as such', () => {
+    expect(code(() => verifyRendered('ansible', '~\n', plan()))).toContain('a twadvisor_sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('ansible', 'x\n', plan()))).toContain('a twadvisor_sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('k8s', 'securityContext: 5\n', plan()))).toContain('a sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('ansible', 'other: []\n', plan()))).toContain('keys other where only twadvisor_sysctls belongs')
+    // An unknown tag parses with a warning only: still not clean.
+    expect(code(() => verifyRendered('ansible', 'twadvisor_sysctls: !other []\n', plan()))).toContain('YAML that does not parse cleanly')
+  })
+
   it('ansible and k8s: exactly the shape the renderer writes', () => {
     expect(code(() => verifyRendered('ansible', 'twadvisor_sysctls: []\nother: 1\n', plan()))).toContain('keys twadvisor_sysctls, other where only twadvisor_sysctls belongs')
     expect(code(() => verifyRendered('ansible', '- 1\n', plan()))).toContain('a twadvisor_sysctls parent that is not a mapping')
