@@ -21,13 +21,13 @@ export default defineConfig({
       // definition (every remedy re-runs the whole host), on random topologies: the one test that
       // notices a fast-path mutant whose report differs only for some topologies (a few seconds).
       'test/harden/scale.test.ts',
-      // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
-      // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
+      // carry spawns processes (generate) for seconds per run: kept out. diff's one property
+      // runs patch(1) for about a second; with per-test coverage only diff.ts's mutants pay it.
       // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
       // a scratch root, carry, header, summary, generate() without --apply) need no root and no
       // process; their mount, chattr and netns halves are root suites, skipped here.
       // apply runs stand-in sysctl and ip binaries from a scratch PATH (no root, no kernel).
-      'test/generate/{plan,validate,targets,write,pure,apply}.test.ts',
+      'test/generate/{plan,validate,targets,write,pure,apply,diff}.test.ts',
     ],
     env: {TW_NO_ROOT: '1'},
     // The fixed fast-check seed, as in `npm test`: without it every dry run and every mutant drew
