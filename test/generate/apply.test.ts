@@ -281,6 +281,14 @@ describe('generate --apply with the stand-ins (no root, no kernel)', () => {
     ])
   })
 
+  it('without --apply a non-root user writes the file and nothing is loaded', async () => {
+    vi.spyOn(process, 'getuid').mockReturnValue(1000)
+    const output = join(dir, 'out.conf')
+    const r = await generate(req({output}))
+    expect([r.write?.created, r.apply, r.boot, r.bootName]).toEqual([true, undefined, undefined, undefined])
+    expect(log()).toEqual([])
+  })
+
   it('refuses before writing: not root, no --output, another target, or with --check or --diff', async () => {
     setup([], KEYS)
     const output = join(dir, 'out.conf')

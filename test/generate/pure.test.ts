@@ -8,7 +8,7 @@ import {bootFiles, bootSettings, parseSysctlConf, searchPathName} from '../../sr
 import {atCarriedLine, carryable, parseOwnSysctlD, planIsCurrent, withCarriedOver, writableKeys} from '../../src/generate/carry.js'
 import {displayPath, entryComment, hasTwadvisorHeader, noteLines, packageVersion, renderContext, yamlQuote} from '../../src/generate/header.js'
 import {planFromReport, type Plan} from '../../src/generate/plan.js'
-import {generate, type GenerateRequest, type GenerateResult} from '../../src/generate/run.js'
+import {generate, liveKeyExists, renderPlan, type GenerateRequest, type GenerateResult} from '../../src/generate/run.js'
 import {summaryLines} from '../../src/generate/summary.js'
 import {TARGETS, type TargetName} from '../../src/generate/targets/index.js'
 import {podLevelBlocker} from '../../src/generate/targets/k8s.js'
@@ -22,6 +22,15 @@ import {finding, fixtureFacts, incidentReport, refusal, remedy, report, ROOT, sc
 const TOPOLOGY = `${ROOT}/examples/incident/topology.yaml`
 const plan = (): Plan => planFromReport(incidentReport())
 const render = (t: TargetName, p: Plan = plan()) => TARGETS[t].render(p, renderContext(p, TOPOLOGY, '9.9.9'))
+const errorOf = (fn: () => unknown): TwError => {
+  try {
+    fn()
+  } catch (e) {
+    if (e instanceof TwError) return e
+    throw e
+  }
+  throw new Error('no TwError')
+}
 const code = (fn: () => unknown): string => {
   try {
     fn()
@@ -400,6 +409,36 @@ describe('generate (library) without apply: stdout, write, check, diff, carry', 
     const f = await generate(req({output, rules, check: true}))
     expect([f.foreign, f.carried, f.dropped, f.exitCode]).toEqual([true, undefined, undefined, 2])
     expect(summaryLines(f)).toContain(`${output} was not written by twadvisor: writing it needs --force (a backup is kept)`)
+  })
+
+  it('a file with the same settings under an older header is current: kept as it is, not rewritten', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    const old = render('sysctl.d').replace('twadvisor 9.9.9', 'twadvisor 0.0.1')
+    writeFileSync(output, old)
+    const r = await generate(req({output, check: true}))
+    expect([r.changed, r.exitCode, r.text === old]).toEqual([false, 0, true])
+    // --check alone carries no diff at all.
+    expect('diff' in r).toBe(false)
+  })
+
+  it('--force replaces a foreign file and keeps it as a backup; an empty --output says how to name one', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    writeFileSync(output, 'net.ipv4.tcp_fin_timeout = 30\n')
+    const w = await generate(req({output, force: true}))
+    expect([w.foreign, w.write?.changed, w.write?.backup]).toEqual([true, true, `${output}.twadvisor-bak`])
+    const e = await refusal(generate(req({output: '  '})))
+    expect([e.position, e.hint]).toEqual([{field: '--output'}, 'e.g. --output /etc/sysctl.d/60-twadvisor.conf'])
+  })
+
+  it('a live read asks /proc/sys about keys it did not read; a dump is complete and is not asked', () => {
+    const {['net.ipv4.tcp_max_tw_buckets']: _buckets, ...rest} = fixtureFacts().sysctls
+    // /proc/sys has tcp_max_tw_buckets on any Linux this runs on.
+    expect(renderPlan(incidentReport(), {...fixtureFacts(), source: 'live', sysctls: rest}, TOPOLOGY, 'sysctl.d').text).toContain('net.ipv4.tcp_max_tw_buckets = 5000\n')
+    const e = errorOf(() => renderPlan(incidentReport(), {...fixtureFacts(), sysctls: rest}, TOPOLOGY, 'sysctl.d'))
+    expect([e.code, e.position.field]).toEqual(['generate.unknown-key', 'net.ipv4.tcp_max_tw_buckets'])
+    mkdirSync(join(dir, 'sys/net/ipv4'), {recursive: true})
+    writeFileSync(join(dir, 'sys/net/ipv4/tcp_fin_timeout'), '60\n')
+    expect([liveKeyExists('net.ipv4.tcp_fin_timeout', dir), liveKeyExists('net.ipv4.tcp_tw_recycle', dir)]).toEqual([true, false])
   })
 
   it('an error about a carried key names its line in the existing file', async () => {
