@@ -168,6 +168,10 @@ describe('the report\'s order and its messages', () => {
       'a-info:alpha',
       'a-info:zeta',
     ])
+    // Flows already in name order stay so (a tie-break that ignored the flow would reverse them).
+    const mid = makeFlow({name: 'mid', role: 'client', qps: 600, closes_first: 'client'})
+    const inOrder = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [alpha, mid, zeta]}, [rules.find((r) => r.id === 'a-info')!], {judgeOnHost: false})
+    expect(inOrder.findings.map((f) => f.flow)).toEqual(['alpha', 'mid', 'zeta'])
   })
 
   it('a message prints numbers for people (6,000, not 6000)', () => {
