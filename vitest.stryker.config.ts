@@ -17,18 +17,24 @@ export default defineConfig({
       'test/model-command.test.ts',
       // The topology loader's hostile inputs (parseTopology in-process; the other harden files run bin/run.js).
       'test/harden/topology.test.ts',
-      // carry and diff spawn processes (generate, patch) for seconds per run: kept out so a
-      // mutant costs a fraction of a second; diff.ts is a thin wrapper over jsdiff.
+      // The engine's fast path (a remedy judged on its own flow, shared re-runs) against the
+      // definition (every remedy re-runs the whole host), on random topologies: the one test that
+      // notices a fast-path mutant whose report differs only for some topologies (a few seconds).
+      'test/harden/scale.test.ts',
+      // carry spawns processes (generate) for seconds per run: kept out. diff's one property
+      // runs patch(1) for about a second; with per-test coverage only diff.ts's mutants pay it.
       // targets (the renderers), write (a scratch directory) and pure (read-back, boot order in
       // a scratch root, carry, header, summary, generate() without --apply) need no root and no
       // process; their mount, chattr and netns halves are root suites, skipped here.
-      'test/generate/{plan,validate,targets,write,pure}.test.ts',
+      // apply runs stand-in sysctl and ip binaries from a scratch PATH (no root, no kernel).
+      'test/generate/{plan,validate,targets,write,pure,apply,diff}.test.ts',
     ],
     env: {TW_NO_ROOT: '1'},
     // The fixed fast-check seed, as in `npm test`: without it every dry run and every mutant drew
     // new cases, so a mutant's verdict could change between runs (and a random seed found a
     // model counterexample that failed the dry run; see the README's mutation section).
-    setupFiles: ['./test/setup.ts'],
+    // test/setup-mutation.ts: a failing property stops at its first counterexample (no shrinking).
+    setupFiles: ['./test/setup.ts', './test/setup-mutation.ts'],
     // One worker thread that keeps its modules between runs: a fresh fork per mutant costs
     // seconds of imports, the tests themselves milliseconds.
     pool: 'threads',

@@ -48,7 +48,10 @@ export async function applySysctlFile(file: string, entries: {key: string; value
   const stderr = String(loaded.stderr ?? '').split('\n').filter(Boolean)
   // -e: a key this kernel lacks is skipped rather than aborting the read of the others.
   const readBack = await run(['-e', ...entries.map((e) => e.key)])
-  const now = parseSysctlDump(String(readBack.stdout ?? ''), 'sysctl')
+  // When no key could be read back (a kernel, or a namespace, that has none of them), sysctl -e
+  // prints nothing: that is every key unset, not an empty dump to refuse.
+  const out = String(readBack.stdout ?? '')
+  const now = out.trim() === '' ? {} : parseSysctlDump(out, 'sysctl')
   const keys = entries.map(({key, value}): KeyResult => {
     const path = key.replace(/\./g, '/')
     const error = stderr.find((l) => l.includes(`"${key}"`) || l.includes(`/${path}:`) || l.includes(` ${key}:`))

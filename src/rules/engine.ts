@@ -442,9 +442,10 @@ function judgeHooks(facts: Facts, topology: Topology, rules: LoadedRule[], ev: E
   const seen = new Map<string, Fired[]>()
   return {
     fired(sysctl, patches, minSeverity, onlyFlow) {
-      // Exhaustive: nothing re-used from it either (the reference the fast paths are held to).
+      // Exhaustive: nothing re-used from it either (the reference the fast paths are held to),
+      // and a one-flow change is evaluated on the whole host too, not by changedFlow.
       base ??= Object.assign(sameHost(ev, state({}, new Map()).facts, topology.kernel), {exhaustive: ev.exhaustive})
-      if (Object.keys(sysctl).length === 0 && patches.size === 1 && onlyFlow !== undefined) {
+      if (!base.exhaustive && Object.keys(sysctl).length === 0 && patches.size === 1 && onlyFlow !== undefined) {
         const [name, patch] = [...patches][0]!
         const idx = totalsOf(base).byName.get(name)
         if (name === onlyFlow && idx !== undefined && idx >= 0) {

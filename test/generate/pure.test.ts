@@ -8,9 +8,10 @@ import {bootFiles, bootSettings, parseSysctlConf, searchPathName} from '../../sr
 import {atCarriedLine, carryable, parseOwnSysctlD, planIsCurrent, withCarriedOver, writableKeys} from '../../src/generate/carry.js'
 import {displayPath, entryComment, hasTwadvisorHeader, noteLines, packageVersion, renderContext, yamlQuote} from '../../src/generate/header.js'
 import {planFromReport, type Plan} from '../../src/generate/plan.js'
-import {generate, type GenerateRequest, type GenerateResult} from '../../src/generate/run.js'
+import {generate, liveKeyExists, renderPlan, type GenerateRequest, type GenerateResult} from '../../src/generate/run.js'
 import {summaryLines} from '../../src/generate/summary.js'
 import {TARGETS, type TargetName} from '../../src/generate/targets/index.js'
+import {podLevelBlocker} from '../../src/generate/targets/k8s.js'
 import {verifyRendered} from '../../src/generate/verify.js'
 import {finding, fixtureFacts, incidentReport, refusal, remedy, report, ROOT, scratchDir} from './helpers.js'
 
@@ -21,6 +22,15 @@ import {finding, fixtureFacts, incidentReport, refusal, remedy, report, ROOT, sc
 const TOPOLOGY = `${ROOT}/examples/incident/topology.yaml`
 const plan = (): Plan => planFromReport(incidentReport())
 const render = (t: TargetName, p: Plan = plan()) => TARGETS[t].render(p, renderContext(p, TOPOLOGY, '9.9.9'))
+const errorOf = (fn: () => unknown): TwError => {
+  try {
+    fn()
+  } catch (e) {
+    if (e instanceof TwError) return e
+    throw e
+  }
+  throw new Error('no TwError')
+}
 const code = (fn: () => unknown): string => {
   try {
     fn()
@@ -58,6 +68,26 @@ describe('verifyRendered reads each target back as its consumer would', () => {
     expect(code(() => verifyRendered('tuned', text + 'net.ipv4.tcp_max_tw_buckets=1\n', plan()))).toContain('key net.ipv4.tcp_max_tw_buckets twice')
     // A summary outside [main] is a setting where none belongs.
     expect(code(() => verifyRendered('tuned', text + 'summary=x\n', plan()))).toContain('a key the plan does not hold: summary')
+  })
+
+  it('an indented comment is a comment; a refusal points at --target and says it is a bug or a hostile input', () => {
+    expect(code(() => verifyRendered('sysctl.d', render('sysctl.d') + '   # net.ipv4.tcp_tw_reuse = 1\n', plan()))).toBe('no error')
+    let error: unknown
+    try {
+      verifyRendered('sysctl.d', render('sysctl.d') + 'oops\n', plan())
+    } catch (e) {
+      error = e
+    }
+    expect([(error as TwError).position, (error as TwError).hint]).toEqual([{field: '--target'}, 'this is a bug in twadvisor or a hostile input; please report it with the input that caused it'])
+  })
+
+  it('ansible and k8s: a null, a scalar or a lone wrong key at the top, and a YAML warning, are refused as such', () => {
+    expect(code(() => verifyRendered('ansible', '~\n', plan()))).toContain('a twadvisor_sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('ansible', 'x\n', plan()))).toContain('a twadvisor_sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('k8s', 'securityContext: 5\n', plan()))).toContain('a sysctls parent that is not a mapping')
+    expect(code(() => verifyRendered('ansible', 'other: []\n', plan()))).toContain('keys other where only twadvisor_sysctls belongs')
+    // An unknown tag parses with a warning only: still not clean.
+    expect(code(() => verifyRendered('ansible', 'twadvisor_sysctls: !other []\n', plan()))).toContain('YAML that does not parse cleanly')
   })
 
   it('ansible and k8s: exactly the shape the renderer writes', () => {
@@ -109,6 +139,22 @@ describe('boot: what systemd-sysctl loads, in a scratch root', () => {
     // '?' is one character: eth10 is not eth?.
     expect(none!.winner).toBeNull()
     expect(none!.setters).toEqual([])
+  })
+
+  it('a comment or blank line may be indented; only a leading # or ; makes a comment (systemd-sysctl reads no trailing comments)', () => {
+    expect(parseSysctlConf('   # net.ipv4.tcp_fin_timeout = 1\n\t; net.ipv4.tcp_fin_timeout = 2\n   \n  net.ipv4.tcp_fin_timeout = 3#\nnet.ipv4.tcp_tw_reuse = 1;\n', 'f')).toEqual([
+      {file: 'f', line: 4, key: 'net.ipv4.tcp_fin_timeout', value: '3#'},
+      {file: 'f', line: 5, key: 'net.ipv4.tcp_tw_reuse', value: '1;'},
+    ])
+  })
+
+  it('without /etc/sysctl.conf every *.conf of the search path is listed, a dangling link too (it loads nothing)', async () => {
+    mkdirSync(join(dir, 'etc/sysctl.d'), {recursive: true})
+    writeFileSync(join(dir, 'etc/sysctl.d/10-a.conf'), 'net.ipv4.tcp_fin_timeout = 11\n')
+    symlinkSync('../nowhere.conf', join(dir, 'etc/sysctl.d/20-gone.conf'))
+    expect(await bootFiles(dir)).toEqual(['/etc/sysctl.d/10-a.conf', '/etc/sysctl.d/20-gone.conf', '/etc/sysctl.conf'])
+    const [fin] = await bootSettings(['net.ipv4.tcp_fin_timeout'], {root: dir})
+    expect(fin!.setters.map((x) => `${x.file}:${x.line}=${x.value}`)).toEqual(['/etc/sysctl.d/10-a.conf:1=11'])
   })
 
   it('an empty root has only /etc/sysctl.conf, which is absent', async () => {
@@ -172,6 +218,23 @@ describe('carry: the settings of a file twadvisor wrote', () => {
     expect(merged.plan.entries.every((e) => !('line' in e))).toBe(true)
     // A fresh value wins over a carried one.
     expect(withCarriedOver(p, [stale]).plan.entries).toEqual(p.entries)
+  })
+
+  it('reads indented lines, skips a line with no key before "=", and drops empty ids from a comment', () => {
+    const own = parseOwnSysctlD('  # client-port-exhaustion,, server-tw-collision-shared: r\n  net.ipv4.ip_local_port_range = 1 2\n=5\n')
+    expect(own).toEqual([
+      {key: 'net.ipv4.ip_local_port_range', value: '1 2', ruleIds: ['client-port-exhaustion', 'server-tw-collision-shared'], reasons: ['r'], flows: [], line: 2},
+    ])
+  })
+
+  it('a key is carried when any one of the rules its comment names sets it; writable keys are each listed once, sorted', () => {
+    const own = parseOwnSysctlD('# server-tw-collision-shared, client-port-exhaustion: r\nnet.ipv4.ip_local_port_range = 1 2\n')
+    expect(carryable(own, rules)).toEqual({carry: own, dropped: []})
+    const more = [
+      {id: 'b', remedies: [{sysctl: {'net.ipv4.tcp_tw_reuse': '1', 'net/core/somaxconn': '1'}}]},
+      {id: 'a', remedies: [{sysctl: {'net.core.somaxconn': '2'}}, {sysctl: {'net.ipv4.tcp_fin_timeout': '3'}}]},
+    ] as never[]
+    expect(writableKeys(more)).toEqual(['net.core.somaxconn', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_tw_reuse'])
   })
 
   it('moves an error about a carried key to its line in the existing file', () => {
@@ -348,11 +411,104 @@ describe('generate (library) without apply: stdout, write, check, diff, carry', 
     expect(summaryLines(f)).toContain(`${output} was not written by twadvisor: writing it needs --force (a backup is kept)`)
   })
 
+  it('a file with the same settings under an older header is current: kept as it is, not rewritten', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    const old = render('sysctl.d').replace('twadvisor 9.9.9', 'twadvisor 0.0.1')
+    writeFileSync(output, old)
+    const r = await generate(req({output, check: true}))
+    expect([r.changed, r.exitCode, r.text === old]).toEqual([false, 0, true])
+    // --check alone carries no diff at all.
+    expect('diff' in r).toBe(false)
+  })
+
+  it('--force replaces a foreign file and keeps it as a backup; an empty --output says how to name one', async () => {
+    const output = join(dir, '60-twadvisor.conf')
+    writeFileSync(output, 'net.ipv4.tcp_fin_timeout = 30\n')
+    const w = await generate(req({output, force: true}))
+    expect([w.foreign, w.write?.changed, w.write?.backup]).toEqual([true, true, `${output}.twadvisor-bak`])
+    const e = await refusal(generate(req({output: '  '})))
+    expect([e.position, e.hint]).toEqual([{field: '--output'}, 'e.g. --output /etc/sysctl.d/60-twadvisor.conf'])
+  })
+
+  it('a live read asks /proc/sys about keys it did not read; a dump is complete and is not asked', () => {
+    const {['net.ipv4.tcp_max_tw_buckets']: _buckets, ...rest} = fixtureFacts().sysctls
+    // /proc/sys has tcp_max_tw_buckets on any Linux this runs on.
+    expect(renderPlan(incidentReport(), {...fixtureFacts(), source: 'live', sysctls: rest}, TOPOLOGY, 'sysctl.d').text).toContain('net.ipv4.tcp_max_tw_buckets = 5000\n')
+    const e = errorOf(() => renderPlan(incidentReport(), {...fixtureFacts(), sysctls: rest}, TOPOLOGY, 'sysctl.d'))
+    expect([e.code, e.position.field]).toEqual(['generate.unknown-key', 'net.ipv4.tcp_max_tw_buckets'])
+    mkdirSync(join(dir, 'sys/net/ipv4'), {recursive: true})
+    writeFileSync(join(dir, 'sys/net/ipv4/tcp_fin_timeout'), '60\n')
+    expect([liveKeyExists('net.ipv4.tcp_fin_timeout', dir), liveKeyExists('net.ipv4.tcp_tw_recycle', dir)]).toEqual([true, false])
+  })
+
+  it('only a sysctl.d file carries its settings over; another target is rendered from the plan alone', async () => {
+    const output = join(dir, 'tuned.conf')
+    await generate(req({output, target: 'tuned'}))
+    const only = report([finding('client-port-exhaustion', [remedy({sysctl: {'net.ipv4.ip_local_port_range': '10000 65535'}, why: 'More source ports toward the cache.'})])])
+    const r = await generate(req({output, target: 'tuned', report: only, rules, check: true}))
+    expect([r.carried, r.dropped]).toEqual([undefined, undefined])
+    expect(r.plan.entries.map((e) => e.key)).toEqual(['net.ipv4.ip_local_port_range'])
+    expect(r.text).not.toContain('tcp_max_tw_buckets')
+  })
+
   it('an error about a carried key names its line in the existing file', async () => {
     const output = join(dir, '60-twadvisor.conf')
     writeFileSync(output, '# Generated by twadvisor 0.1.0 (target sysctl.d); regenerate rather than edit.\n# fin: x\nnet.ipv4.tcp_fin_timeout = banana\n')
     const e = await refusal(generate(req({output, rules})))
     expect(e.position).toMatchObject({file: output, line: 3, field: 'net.ipv4.tcp_fin_timeout'})
     expect(e.message).toMatch(/^carried over from the existing file: /)
+  })
+})
+
+// Every target starts with the same header and notes, says so when it carries nothing, and the
+// pod fragment keeps to the kubelet's safe set per kernel (surviving mutants of
+// src/generate/targets). Kernel minima from K8S_SAFE_SYSCTLS's sources: tcp_syncookies 4.6,
+// ip_local_reserved_ports 3.16 (safe since Kubernetes 1.27), ip_local_port_range none.
+describe('targets: header, notes, the empty plan, the pod fragment', () => {
+  const noted = (): Plan => ({...plan(), notSysctl: ['keepalive-off'], betterRemedy: ['server-tw-collision-shared']})
+  const empty = (): Plan => ({...plan(), entries: [], notSysctl: [], betterRemedy: []})
+
+  it('each target begins with the header lines and the notes as comments', () => {
+    for (const t of ['ansible', 'k8s', 'tuned'] as const) {
+      const lines = render(t, noted()).split('\n')
+      expect(lines[0]).toBe(`# Generated by twadvisor 9.9.9 (target ${t}); regenerate rather than edit.`)
+      expect(lines[1]).toMatch(/^# Inputs: topology /)
+      expect(lines).toContain('# Ranked above the sysctl here, a remedy that is not a sysctl exists for: server-tw-collision-shared (see twadvisor check).')
+      expect(lines).toContain('# Not sysctls on this host (see twadvisor check): keepalive-off.')
+    }
+  })
+
+  it('an empty plan is an empty list (ansible, k8s) or says there is nothing (tuned); a plan with entries does not', () => {
+    expect(render('ansible', empty())).toContain('\n---\ntwadvisor_sysctls: []\n')
+    expect(render('k8s', empty())).toContain('securityContext:\n  sysctls: []\n')
+    const none = '# No sysctl changes: no finding on this host has a sysctl remedy.'
+    expect(render('tuned', empty()).split('\n')).toContain(none)
+    expect(render('tuned').split('\n')).not.toContain(none)
+    expect(render('ansible')).not.toContain('twadvisor_sysctls: []')
+    expect(render('k8s')).not.toContain('sysctls: []')
+  })
+
+  it('the pod fragment: a key with a kernel minimum is blocked below it, a key without one never, an unknown kernel never', () => {
+    expect(podLevelBlocker('net.ipv4.tcp_syncookies', '4.4.0')).toBe('in the safe set only on kernel 4.6+ (this host runs 4.4.0)')
+    expect(podLevelBlocker('net.ipv4.ip_local_reserved_ports', '3.10.0')).toBe('in the safe set only on kernel 3.16+ (this host runs 3.10.0)')
+    expect(podLevelBlocker('net.ipv4.ip_local_port_range', '3.10.0')).toBeNull()
+    expect(podLevelBlocker('net.ipv4.tcp_syncookies', null)).toBeNull()
+    // The kubelet's kernel minima (kubernetes.io, kernel-version-requirements): keep-alive 4.5,
+    // tcp_fin_timeout 4.6, tcp_rmem and tcp_wmem 4.15.
+    for (const [key, min, below] of [
+      ['net.ipv4.tcp_keepalive_time', '4.5', '4.4.0'],
+      ['net.ipv4.tcp_keepalive_intvl', '4.5', '4.4.0'],
+      ['net.ipv4.tcp_keepalive_probes', '4.5', '4.4.0'],
+      ['net.ipv4.tcp_fin_timeout', '4.6', '4.5.0'],
+      ['net.ipv4.tcp_wmem', '4.15', '4.14.0'],
+    ] as const) {
+      expect(podLevelBlocker(key, below)).toBe(`in the safe set only on kernel ${min}+ (this host runs ${below})`)
+      expect(podLevelBlocker(key, min)).toBeNull()
+    }
+    const reserved: Plan = {...empty(), kernel: '6.8.0', entries: [{key: 'net.ipv4.ip_local_reserved_ports', value: '8080', ruleIds: ['r'], reasons: ['why'], flows: []}]}
+    const text = render('k8s', reserved)
+    expect(text).toContain('    # r: why (safe since Kubernetes 1.27)\n    - name: net.ipv4.ip_local_reserved_ports\n')
+    // Every key fits the pod: no node-level block.
+    expect(text).not.toContain('Not settable per pod')
   })
 })

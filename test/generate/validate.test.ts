@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {TwError} from '../../src/errors.js'
-import {planFromReport} from '../../src/generate/plan.js'
+import type {Facts} from '../../src/facts/types.js'
+import {planFromReport, type Plan} from '../../src/generate/plan.js'
 import {validatePlan} from '../../src/generate/validate.js'
 import {finding, fixtureFacts, incidentReport, remedy, report} from './helpers.js'
 
@@ -63,5 +64,56 @@ describe('validatePlan against the 6.18 dump', () => {
 
   it('refuses ip_unprivileged_port_start above the port range', () => {
     expect(errorOf(() => validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '40000'}), facts)).oneLine()).toContain('above the local port range')
+  })
+})
+
+// The checks that stand for the kernel on keys facts/values.ts has no range for (a plan may carry
+// any key a rule sets), and the wording of what is refused (surviving mutants of
+// src/generate/validate.ts). Values from the 6.18 dump: somaxconn 4096 (an int),
+// tcp_rmem "4096 131072 33554432" (three fields), tcp_congestion_control bbr (a word),
+// ip_local_port_range "32768 60999", ip_unprivileged_port_start 1024.
+describe('validatePlan, the kernel\'s shape for keys without a range of their own', () => {
+  const facts = fixtureFacts()
+  const plan = (entries: [string, string][]): Plan => ({host: 'h', kernel: '6.18.44-fc-v669', source: 's', entries: entries.map(([key, value]) => ({key, value, ruleIds: ['r'], reasons: [], flows: []})), notSysctl: [], betterRemedy: []})
+  const refusal = (entries: [string, string][], f: Facts = facts) => {
+    const e = errorOf(() => validatePlan(plan(entries), f))
+    return [e.code, e.position.field, e.message]
+  }
+
+  it('refuses a key that is not a sysctl name and a value a sysctl.d line cannot carry', () => {
+    expect(refusal([['net.core.somaxconn x', '1']])).toEqual(['generate.key', 'net.core.somaxconn x', 'is not a sysctl key'])
+    expect(refusal([['net.core.somaxconn', '4096#']])).toEqual(['generate.value', 'net.core.somaxconn', '"4096#" is not a value a sysctl.d line can carry'])
+    expect(refusal([['net.core.somaxconn', '40;96']])[0]).toBe('generate.value')
+  })
+
+  it('a value needs as many fields as the kernel\'s, and integers where the kernel has integers', () => {
+    expect(refusal([['net.ipv4.tcp_rmem', '4096 131072']])).toEqual(['generate.value', 'net.ipv4.tcp_rmem', '"4096 131072" has 2 field(s); the kernel\'s value "4096 131072 33554432" has 3'])
+    expect(refusal([['net.core.somaxconn', 'lots']])).toEqual(['generate.value', 'net.core.somaxconn', '"lots" is not an integer value like the kernel\'s "4096"'])
+    expect(refusal([['net.ipv4.tcp_rmem', '4096 x 33554432']])[0]).toBe('generate.value')
+    // A word where the kernel has a word is not an integer problem.
+    expect(validatePlan(plan([['net.ipv4.tcp_congestion_control', 'cubic']]), facts)).toEqual({warnings: []})
+  })
+
+  it('an integer field must fit the C int the kernel parses: -2147483648 .. 2147483647', () => {
+    expect(validatePlan(plan([['net.core.somaxconn', '2147483647']]), facts)).toEqual({warnings: []})
+    expect(validatePlan(plan([['net.ipv4.tcp_rmem', '-2147483648 131072 2147483647']]), facts)).toEqual({warnings: []})
+    expect(refusal([['net.core.somaxconn', '2147483648']])).toEqual(['generate.value', 'net.core.somaxconn', '"2147483648" is outside the kernel\'s int range'])
+    expect(refusal([['net.ipv4.tcp_rmem', '4096 -2147483649 1']])[2]).toBe('"4096 -2147483649 1" is outside the kernel\'s int range')
+  })
+
+  it('a missing key names the kernel of the facts, else the plan\'s, else "unknown"', () => {
+    const noKernel = {...facts, kernel: null}
+    expect(refusal([['net.ipv4.tcp_tw_recycle', '0']], noKernel)[2]).toBe(`kernel 6.18.44-fc-v669 has no such sysctl (source: ${facts.source})`)
+    const e = errorOf(() => validatePlan({...plan([['net.ipv4.tcp_tw_recycle', '0']]), kernel: null}, noKernel))
+    expect(e.message).toBe(`kernel unknown has no such sysctl (source: ${facts.source})`)
+  })
+
+  it('a port range may start at ip_unprivileged_port_start, and it may equal the range\'s low end', () => {
+    expect(validatePlan(plan([['net.ipv4.ip_local_port_range', '1024 60999']]), facts)).toEqual({warnings: []})
+    expect(validatePlan(plan([['net.ipv4.ip_unprivileged_port_start', '32768']]), facts)).toEqual({warnings: []})
+    expect(refusal([['net.ipv4.ip_unprivileged_port_start', '32769']])[2]).toBe('32769 is above the local port range\'s low end 32768; the kernel rejects it (EINVAL)')
+    // With no port range in the facts or the plan there is nothing to be above.
+    const {['net.ipv4.ip_local_port_range']: _range, ...rest} = facts.sysctls
+    expect(validatePlan(plan([['net.ipv4.ip_unprivileged_port_start', '40000']]), {...facts, sysctls: rest})).toEqual({warnings: []})
   })
 })

@@ -120,6 +120,22 @@ describe('the atomic writer in a scratch directory', () => {
       mkdirSync(sub)
       expect((await refusal(writeFileAtomic(sub, OURS))).code).toBe('write.not-file')
     })
+
+    it('an error names the file it is about, and only EPERM hints at the immutable flag', async () => {
+      const file = join(dir, 'nope', '60-twadvisor.conf')
+      const missing = await refusal(writeFileAtomic(file, OURS))
+      expect([missing.position, missing.hint]).toEqual([{file}, undefined])
+      const sub = join(dir, 'sub')
+      mkdirSync(sub)
+      const notFile = await refusal(writeFileAtomic(sub, OURS))
+      expect(notFile.position).toEqual({file: sub})
+      // A path under a regular file: reading it fails with ENOTDIR, which is not "no file yet".
+      writeFileSync(join(dir, 'plain'), 'x')
+      const under = join(dir, 'plain', '60-twadvisor.conf')
+      const e = await refusal(writeFileAtomic(under, OURS))
+      expect([e.code, e.position, e.hint]).toEqual(['write.failed', {file: under}, undefined])
+      expect(e.message).toBe('cannot read the existing file: ENOTDIR (a path component is not a directory)')
+    })
   })
 })
 

@@ -8,6 +8,8 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {describe, expect, it} from 'vitest'
 
+import {parseKernel} from '../../src/facts/kernel.js'
+import type {Facts} from '../../src/facts/types.js'
 import {evaluateHost, firedWith, isLocalRule} from '../../src/rules/engine.js'
 import {loadRules} from '../../src/rules/load.js'
 import {factsFromDump} from '../../src/sources/dump.js'
@@ -158,5 +160,37 @@ describe('the linear-cost engine path is the definition, only faster', () => {
       }),
       {numRuns: 100},
     )
+  }, 120_000)
+})
+
+// Host judgement (src/rules/host-remedies.ts) is where a remedy's one-flow change goes through the
+// O(1) path (changedFlow): random hosts near the test/rules/host-remedies.test.ts case, where a
+// remedy applied alone can create a finding elsewhere, so judgement has something to decide.
+describe('host judgement on the fast path is the definition too', () => {
+  const hostFacts = (buckets: number, range: string, reuse: string): Facts => ({
+    source: 't',
+    kernel: parseKernel('6.8.0'),
+    sysctls: {'kernel.osrelease': '6.8.0', 'net.ipv4.tcp_tw_reuse': reuse, 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_reuse_delay': '1000', 'net.ipv4.ip_local_port_range': range, 'net.ipv4.tcp_max_tw_buckets': String(buckets)},
+    counters: {},
+  })
+  it('gives the same report as the whole-host re-run, and some hosts get a combined remedy', () => {
+    let combined = 0
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({qps: fc.integer({min: 100, max: 2000}), peer: fc.constantFrom('198.18.0.10:80', '198.18.0.11:80', '198.18.0.12:6379'), closes_first: fc.constantFrom('client', 'server') as fc.Arbitrary<Flow['closes_first']>}), {minLength: 2, maxLength: 4}),
+        fc.integer({min: 20_000, max: 150_000}),
+        fc.constantFrom('1024 65535', '32768 60999'),
+        fc.constantFrom('0', '2'),
+        (flows, buckets, range, reuse) => {
+          const topology: Topology = {file: 't.yaml', waivers: [], flows: flows.map((f, i) => makeFlow({name: `f${i}`, role: 'client', ...f}))}
+          const facts = hostFacts(buckets, range, reuse)
+          const fast = evaluateHost(facts, topology, RULES)
+          expect(fast).toEqual(evaluateHost(facts, topology, RULES, {exhaustive: true}))
+          if (fast.findings.some((f) => f.remedies.some((r) => r.combinedWith))) combined++
+        },
+      ),
+      {numRuns: 60},
+    )
+    expect(combined).toBeGreaterThan(0)
   }, 120_000)
 })

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {parseKernel} from '../../src/facts/kernel.js'
 import {azureDefaultPorts, cloudNatQuota, isCloudNat} from '../../src/model/cloud-nat.js'
 import {runModel} from '../../src/model/flow.js'
-import {hostParams} from '../../src/model/host.js'
+import {hostParams, type HostParams} from '../../src/model/host.js'
 import {natWithDefaults} from '../../src/topology/load.js'
 import type {Flow, NatSpec} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
@@ -12,8 +12,10 @@ import {makeFlow} from '../flow.js'
 // one destination = quota × units × server endpoints / hold seconds; a remedy aims 10 % above the
 // rate (REMEDY_HEADROOM), so it needs qps × 1.1 × hold slots. The host model applies it (modelHost).
 
-const host = hostParams({source: 't', kernel: parseKernel('6.8.0'), sysctls: {'net.ipv4.ip_local_port_range': '32768 60999'}, counters: {}})
-const modelFlow = (h: typeof host, f: Flow) => runModel(h, [f]).flows[0]!
+// A function, not a module-level value: hostParams() at import runs outside any test, which makes
+// the host-model mutants it reaches static for Stryker (docs/mutation.md).
+const host = () => hostParams({source: 't', kernel: parseKernel('6.8.0'), sysctls: {'net.ipv4.ip_local_port_range': '32768 60999'}, counters: {}})
+const modelFlow = (h: HostParams, f: Flow) => runModel(h, [f]).flows[0]!
 const cloud = (nat: Partial<NatSpec>, over: Partial<Flow> = {}): Flow =>
   makeFlow({role: 'client', closes_first: 'server', nat: natWithDefaults({port_range: [1024, 65535], ...nat}), ...over})
 
@@ -26,10 +28,10 @@ describe('cloud NAT quotas', () => {
     expect([isCloudNat(undefined), isCloudNat('linux'), isCloudNat('gcp-cloud-nat')]).toEqual([false, false, true])
     expect(cloudNatQuota(makeFlow())).toBeNull()
     expect(cloudNatQuota(cloud({kind: 'linux'}))).toBeNull()
-    const m = modelFlow(host, cloud({kind: 'linux'}))
+    const m = modelFlow(host(), cloud({kind: 'linux'}))
     expect([m.natKind, m.cloudNatQuota, m.cloudNatCapacityQps, m.cloudNatExhausted]).toEqual(['linux', null, null, false])
-    expect(modelFlow(host, cloud({})).natKind).toBe('linux')
-    expect(modelFlow(host, makeFlow()).natKind).toBeNull()
+    expect(modelFlow(host(), cloud({})).natKind).toBe('linux')
+    expect(modelFlow(host(), makeFlow()).natKind).toBeNull()
   })
 
   it('defaults and declared values per provider; only GCP publishes its hold time', () => {
@@ -42,7 +44,7 @@ describe('cloud NAT quotas', () => {
   })
 
   it('GCP, 2 VMs, 64 ports each, 120 s: 64 × 2 / 120 = 1.067/s; at 5/s it needs 330 ports per VM or 11 VMs', () => {
-    const m = modelFlow(host, cloud({kind: 'gcp-cloud-nat'}, {senders: 2, qps: 5}))
+    const m = modelFlow(host(), cloud({kind: 'gcp-cloud-nat'}, {senders: 2, qps: 5}))
     expect(m.cloudNatQuota).toBe(64)
     expect(m.cloudNatHoldSeconds).toBe(120)
     expect(m.cloudNatQuotaUnits).toBe(2)
@@ -59,7 +61,7 @@ describe('cloud NAT quotas', () => {
   })
 
   it('two server endpoints double the capacity: the quota is per destination', () => {
-    const m = modelFlow(host, cloud({kind: 'gcp-cloud-nat'}, {senders: 2, qps: 5, server_endpoints: 2}))
+    const m = modelFlow(host(), cloud({kind: 'gcp-cloud-nat'}, {senders: 2, qps: 5, server_endpoints: 2}))
     expect(m.cloudNatCapacityQps).toBeCloseTo(256 / 120, 12)
     // 660 slots over 2 endpoints: ceil(660 / (2 × 2)) = 165 ports per VM; ceil(660 / (64 × 2)) = 6 VMs.
     expect(m.cloudNatQuotaNeeded).toBe(165)
@@ -67,7 +69,7 @@ describe('cloud NAT quotas', () => {
   })
 
   it('AWS counts per NAT address: 55,000 / 120 s = 458.3/s per address; at 500/s, 2 addresses', () => {
-    const m = modelFlow(host, cloud({kind: 'aws-nat-gateway'}, {senders: 8, client_addresses: 1, qps: 500}))
+    const m = modelFlow(host(), cloud({kind: 'aws-nat-gateway'}, {senders: 8, client_addresses: 1, qps: 500}))
     expect(m.cloudNatQuotaUnits).toBe(1)
     expect(m.cloudNatCapacityQps).toBeCloseTo(55000 / 120, 9)
     expect(m.cloudNatExhausted).toBe(true)
@@ -77,7 +79,7 @@ describe('cloud NAT quotas', () => {
   })
 
   it('Azure within its quota: 60 instances × 512 / 240 s = 128/s carries 100/s, nothing needed', () => {
-    const m = modelFlow(host, cloud({kind: 'azure-lb-outbound'}, {senders: 60, client_addresses: 1, qps: 100}))
+    const m = modelFlow(host(), cloud({kind: 'azure-lb-outbound'}, {senders: 60, client_addresses: 1, qps: 100}))
     expect(m.cloudNatCapacityQps).toBe(128)
     expect(m.cloudNatExhausted).toBe(false)
     expect(m.cloudNatQuotaNeeded).toBeNull()
@@ -88,11 +90,11 @@ describe('cloud NAT quotas', () => {
     expect(m.margin).toBeCloseTo(100 / 128, 12)
     expect(m.targetQps).toBeCloseTo(128 / 1.1, 12)
     // Exactly at capacity is not exhausted.
-    expect(modelFlow(host, cloud({kind: 'azure-lb-outbound'}, {senders: 60, client_addresses: 1, qps: 128})).cloudNatExhausted).toBe(false)
+    expect(modelFlow(host(), cloud({kind: 'azure-lb-outbound'}, {senders: 60, client_addresses: 1, qps: 128})).cloudNatExhausted).toBe(false)
   })
 
   it('a quota above the flow\'s own limit leaves that limit: 60 VMs × 60,000 ports / 120 s = 30,000/s, but the client\'s ports give out at 28,232 / 60 s = 470.5/s', () => {
-    const m = modelFlow(host, cloud({kind: 'gcp-cloud-nat', ports_per_vm: 60000}, {role: 'client', closes_first: 'client', senders: 60, qps: 600}))
+    const m = modelFlow(host(), cloud({kind: 'gcp-cloud-nat', ports_per_vm: 60000}, {role: 'client', closes_first: 'client', senders: 60, qps: 600}))
     expect(m.cloudNatCapacityQps).toBe(30000)
     expect(m.cloudNatExhausted).toBe(false)
     expect(m.safeQps).toBeCloseTo(28232 / 60, 9)

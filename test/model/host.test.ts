@@ -9,9 +9,11 @@ const params = (sysctls: Record<string, string>, kernelOverride?: string) =>
   hostParams({source: 't', kernel: parseKernel('6.8.0'), sysctls, counters: {}}, kernelOverride)
 
 describe('hostParams: absent keys are the kernel defaults', () => {
-  const p = params({})
+  // Computed in each test, not in the describe body (which runs outside any test: static for Stryker).
+  const defaults = () => params({})
 
   it('tcp_timestamps 1, tcp_rfc1337 0, tcp_tw_reuse delay 2000 ms before 6.14 (whole seconds), ip_unprivileged_port_start 1024', () => {
+    const p = defaults()
     expect(p.timestamps).toBe(1)
     expect(p.rfc1337).toBe(0)
     // 6.8 has no tcp_tw_reuse_delay: tcp_twsk_unique() compares whole seconds, so up to 2 s.
@@ -21,6 +23,7 @@ describe('hostParams: absent keys are the kernel defaults', () => {
   })
 
   it('unknown stays unknown: tcp_tw_reuse, tw_recycle, fin_timeout, conntrack and the vendor knob are null', () => {
+    const p = defaults()
     expect(p.twReuse).toBeNull()
     // The bucket cap is not unknown: the kernel's default is estimated, and said so.
     expect(p.maxTwBuckets).toBeGreaterThan(0)
@@ -32,6 +35,7 @@ describe('hostParams: absent keys are the kernel defaults', () => {
   })
 
   it('TIME_WAIT is the mainline 60 s; no reserved ports; the detected kernel is not an override', () => {
+    const p = defaults()
     expect(p.timeWaitSeconds).toBe(60)
     expect(p.reservedPorts).toEqual([])
     expect(p.kernelOverridden).toBe(false)

@@ -61,4 +61,17 @@ describe('a remedy that leads to another finding is planned in the same run', ()
     expect(Object.keys(r.first).sort()).toEqual(['net.ipv4.ip_local_port_range', 'net.ipv4.tcp_tw_reuse'])
     expect(r.second).toEqual({})
   })
+
+  it('the settled report is check\'s findings plus, once each, the findings the applied plan raises; a --waive applies to those too', () => {
+    const {facts, topology} = caseInput({
+      sysctl: {'net.ipv4.ip_local_port_range': '40000 40999'},
+      flow: {role: 'client', qps: 100, closes_first: 'client'},
+    })
+    const report = evaluateHost(facts, topology, rules)
+    const ids = (r: {findings: {id: string; flow?: string}[]}) => r.findings.map((f) => `${f.id}:${f.flow ?? ''}`)
+    expect(ids(report)).toEqual(['client-port-exhaustion:case-0', 'keepalive-off:case-0'])
+    // The widened range leaves connect() scanning its first-parity ports: the scan's finding joins.
+    expect(ids(settleReport(report, {facts, topology, rules}))).toEqual(['client-port-exhaustion:case-0', 'keepalive-off:case-0', 'client-connect-scan:case-0'])
+    expect(ids(settleReport(report, {facts, topology, rules, waive: ['client-connect-scan']}))).toEqual(['client-port-exhaustion:case-0', 'keepalive-off:case-0'])
+  })
 })

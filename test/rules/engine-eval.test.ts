@@ -124,3 +124,58 @@ describe('a remedy\'s flow template becomes data', () => {
     expect(report.findings[0]!.message).toBe('2 flows')
   })
 })
+
+describe('which flows a rule sees, and evidence that is not a finite number', () => {
+  it('a rule for one role is not evaluated on flows of another (the flows here are clients)', () => {
+    expect(evaluateHost(facts, topo, [rule({applies_to: 'server'})]).findings).toEqual([])
+    expect(evaluateHost(facts, topo, [rule({applies_to: 'any'})]).findings.map((f) => f.flow)).toEqual(['busy'])
+  })
+
+  it('evidence that is infinite is null in the report (JSON has no infinity)', () => {
+    const f = evaluateHost(facts, topo, [rule({evidence: '[flow.qps / 0.0, flow.qps]'})]).findings[0]!
+    expect(f.evidence).toEqual({'flow.qps / 0.0': null, qps: 600})
+  })
+})
+
+describe('the report\'s order and its messages', () => {
+  function rulesOf(specs: {id: string; severity: string; when?: string}[]) {
+    for (const {id, severity, when} of specs) {
+      writeFileSync(
+        join(dir, `${id}.yaml`),
+        [`id: ${id}`, 'title: t', `severity: ${severity}`, 'applies_to: client', `when: ${JSON.stringify(when ?? 'flow.qps > 1.0')}`, 'message: m', 'evidence: [flow.qps]', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {role: client, qps: 600, closes_first: client}}]', '  passes: [{flow: {role: client, qps: 1, closes_first: client}}]', ''].join('\n'),
+      )
+    }
+    return loadRules(dir)
+  }
+
+  it('findings come most severe first, then by rule id, then by flow name', () => {
+    const zeta = makeFlow({name: 'zeta', role: 'client', qps: 600, closes_first: 'client'})
+    const alpha = makeFlow({name: 'alpha', role: 'client', qps: 600, closes_first: 'client'})
+    const rules = rulesOf([
+      {id: 'a-info', severity: 'info'},
+      {id: 'b-warning', severity: 'warning'},
+      {id: 'z-critical', severity: 'critical'},
+      {id: 'c-warning', severity: 'warning'},
+    ])
+    const r = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [zeta, alpha]}, rules, {judgeOnHost: false})
+    expect(r.findings.map((f) => `${f.id}:${f.flow}`)).toEqual([
+      'z-critical:alpha',
+      'z-critical:zeta',
+      'b-warning:alpha',
+      'b-warning:zeta',
+      'c-warning:alpha',
+      'c-warning:zeta',
+      'a-info:alpha',
+      'a-info:zeta',
+    ])
+    // Flows already in name order stay so (a tie-break that ignored the flow would reverse them).
+    const mid = makeFlow({name: 'mid', role: 'client', qps: 600, closes_first: 'client'})
+    const inOrder = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [alpha, mid, zeta]}, [rules.find((r) => r.id === 'a-info')!], {judgeOnHost: false})
+    expect(inOrder.findings.map((f) => f.flow)).toEqual(['alpha', 'mid', 'zeta'])
+  })
+
+  it('a message prints numbers for people (6,000, not 6000)', () => {
+    const f = evaluateHost(facts, topo, [rule({message: '{{ flow.qps * 10.0 }} connects/s'})]).findings[0]!
+    expect(f.message).toBe('6,000 connects/s')
+  })
+})
