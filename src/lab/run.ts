@@ -71,7 +71,7 @@ export interface Measured {
   timeout_share: number
   attempts: number
   connects_before_failure: number | null
-  /** Source ports whose every attempt stalled (a stuck tuple: FlowModel.stuckTupleShare), and their stalls. */
+  /** Source ports with STUCK_MIN_STALLS stalls or more (stuck tuples: FlowModel.stuckTupleShare), and their stalls. */
   stuck_ports: number
   stuck_stalls: number
   /**

@@ -87,9 +87,9 @@ export const whyRemapNots = {
  * unless the other used it within conntrack's 120 s; the loser is remapped at random into
  * 1024-65535 and lands on a tuple the server holds only in a "hole" (src/model/nat.ts).
  * At 100/s, not faster: at 136/s it measured 0.03-0.13 % from run to run on 6.18 (0.087 % over
- * 55,487 connects). The spread is a stuck tuple (FlowModel.stuckTupleShare): with tcp_rfc1337=1
- * one can form early in a run and fail 0.1 % of connects to its end, or none forms, so CI leaves
- * this scenario out (notInCi); `npm run fidelity` runs it and the lab reports stuck ports.
+ * 55,487 connects). The spread is stuck tuples (FlowModel.stuckTupleShare): with tcp_rfc1337=1
+ * one can form in a run and fail 0.1 % of connects while it lasts, or none forms; the lab judges
+ * stuck ports apart (run.ts, separatesStuck), so this scenario decides on every run and is in CI.
  */
 export const whyPreserveRfc1337 = {
   ...base,

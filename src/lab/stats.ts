@@ -50,8 +50,8 @@ export interface PhaseStats {
 }
 
 /**
- * Stalls on one port (one sender's port, so one NAT tuple behind a port-preserving NAT) before the
- * report calls it stuck: a stuck tuple fails every connect while it lasts, and can come free and
+ * Stalls on one source port (counted across senders: one NAT tuple behind a port-preserving NAT)
+ * before the report calls it stuck: a stuck tuple fails every connect while it lasts, and can come free and
  * stick again. Whether 3 could be chance depends on the independent stall rate: see
  * chanceStuckPorts, which decides whether the lab may judge stuck ports apart.
  */
@@ -88,8 +88,17 @@ export function repeatedStallPorts(perClient: Attempt[][], limit = 20): StallPor
  * where the model expects stuck tuples (run.ts, separatesStuck).
  */
 export function stuckPorts(perClient: Attempt[][]): {ports: number; stalls: number} {
+  return stuckOf(stallsByPort(perClient))
+}
+
+/** Stalls per source port across clients; every port that made an attempt is in it (0 stalls too). */
+function stallsByPort(perClient: Attempt[][]): Map<number, number> {
   const byPort = new Map<number, number>()
-  for (const attempts of perClient) for (const a of attempts) if (a[3] !== null && stalledAttempt(a)) byPort.set(a[3], (byPort.get(a[3]) ?? 0) + 1)
+  for (const attempts of perClient) for (const a of attempts) if (a[3] !== null) byPort.set(a[3], (byPort.get(a[3]) ?? 0) + (stalledAttempt(a) ? 1 : 0))
+  return byPort
+}
+
+function stuckOf(byPort: Map<number, number>): {ports: number; stalls: number} {
   let ports = 0
   let stalls = 0
   for (const n of byPort.values()) {
@@ -101,18 +110,12 @@ export function stuckPorts(perClient: Attempt[][]): {ports: number; stalls: numb
   return {ports, stalls}
 }
 
-/** Distinct source ports that made an attempt, across clients (as stuckPorts counts them). */
-export function portsUsed(perClient: Attempt[][]): number {
-  const ports = new Set<number>()
-  for (const attempts of perClient) for (const a of attempts) if (a[3] !== null) ports.add(a[3])
-  return ports.size
-}
-
 /**
  * Expected number of ports with STUCK_MIN_STALLS or more stalls if stalls were independent at
  * `share` per connect, spread evenly over `ports` (Poisson per port). Below CHANCE_STUCK_PORTS,
  * a port that stalled that often is a stuck tuple, not luck. Why B: 0.0193 % over 18,000 connects
- * on 1,000 ports (each sender's 500 even ports, the same 500 for both) gives 0.00003; a 1 % share gives 0.85 (then every port counts).
+ * on 500 ports (both senders use the same 500 even ones) gives 0.00003; a 1 % share over 1,000
+ * ports gives 0.85 (then every port counts).
  */
 export function chanceStuckPorts(share: number, attempts: number, ports: number): number {
   if (ports <= 0) return 0
@@ -144,7 +147,8 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
   let slow = 0
   let stalled = 0
   const latencies: number[] = []
-  for (const [, ms, kind] of all) {
+  for (const a of all) {
+    const [, ms, kind] = a
     if (kind === 'ok') ok++
     else if (kind === 'other') other++
     else failures[kind]++
@@ -152,9 +156,11 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
       latencies.push(ms)
       if (ms > SLOW_MS) slow++
     }
-    if (stalledAttempt([0, ms, kind, null])) stalled++
+    if (stalledAttempt(a)) stalled++
   }
-  const stuck = stuckPorts(perClient)
+  // One pass over the ports for both the stuck ones and how many there were (chanceStuckPorts).
+  const byPort = stallsByPort(perClient)
+  const stuck = stuckOf(byPort)
   if (other > 0) failures.other = other
   latencies.sort((a, b) => a - b)
   const r = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10)
@@ -170,7 +176,7 @@ export function summarize(perClient: Attempt[][]): PhaseStats {
     stuck_ports: stuck.ports,
     stuck_stalls: stuck.stalls,
     repeated_stall_ports: repeatedStallPorts(perClient),
-    ports_used: portsUsed(perClient),
+    ports_used: byPort.size,
     connects_before_first_EADDRNOTAVAIL: perClient.map(connectsBeforeFirstExhaustion),
   }
 }

@@ -102,8 +102,8 @@ export interface FlowModel {
    * none can stick). The NAT hands a sender its own port on a tuple whose TIME_WAIT is another
    * sender's; its SYN is a PAWS reject, the reject re-arms the 60 s TIME_WAIT and the RST does not
    * clear it, so every connect from that port fails while the sender comes back to it within
-   * 60 s. How many tuples stick is history (the lab saw 0 or 1 form in the first minute of a run
-   * and then stay); each costs 1 / (senders x ports x tuple spaces) of connects.
+   * 60 s. How many tuples stick is history (in about half the lab's runs one formed; it can come
+   * free and stick again); each costs 1 / (senders x ports x tuple spaces) of connects.
    */
   stuckTupleShare: number
   /** Mean seconds before a NAT tuple comes back (preserve: before a sender reuses its own port). */
