@@ -11,11 +11,36 @@ function show(v: unknown): string {
   return String(v)
 }
 
-/** Evidence that the remedy changed, as "name before → after". */
-function changes(before: Finding['evidence'], after: Finding['evidence']): string[] {
+/**
+ * `x` with `figures` significant digits, in plain notation (no exponent), trailing zeros dropped.
+ * For what formatNumber prints as 0 (a share of 0.019 % is 0.00019) and for two values it prints
+ * alike.
+ */
+function significant(x: number, figures: number): string {
+  const digits = Math.min(20, Math.max(0, figures - 1 - Math.floor(Math.log10(Math.abs(x)))))
+  const fixed = x.toFixed(digits)
+  return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed
+}
+
+/**
+ * Evidence that the remedy changed, as "name before → after". A number formatNumber rounds to 0
+ * (under 0.0005) keeps two significant digits, so a share of 0.00019 does not read "0 → 0"; two
+ * numbers that still print alike get more digits (up to 6), so a change never reads "x → x"; one
+ * below six significant figures (a bisection's tolerance: safeQps 235.26713 against 235.26709) is
+ * left out.
+ */
+export function changes(before: Finding['evidence'], after: Finding['evidence']): string[] {
+  const shown = (v: unknown, figures: number) => (typeof v === 'number' && v !== 0 && Math.abs(v) < 0.0005 ? significant(v, figures) : show(v))
   return Object.keys(after)
     .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
-    .map((k) => `${k} ${show(before[k])} → ${show(after[k])}`)
+    .flatMap((k) => {
+      const [b, a] = [before[k], after[k]]
+      let pair = [shown(b, 2), shown(a, 2)]
+      for (let figures = 3; pair[0] === pair[1] && typeof b === 'number' && typeof a === 'number' && figures <= 6; figures++) {
+        pair = [significant(b, figures), significant(a, figures)]
+      }
+      return pair[0] === pair[1] ? [] : [`${k} ${pair[0]} → ${pair[1]}`]
+    })
 }
 
 /** Wrap at `width` with a hanging indent; terminals and CI logs both read 100 columns well. */
