@@ -68,7 +68,7 @@ Needs root, iproute2 and nftables. With --uml the same lab runs inside a user-mo
     }
     if (this.jsonEnabled()) return report
     const {renderLabText} = await import('../lab/report.js')
-    process.stdout.write(renderLabText(report))
+    process.stdout.write(renderLabText(report, {remedyOff: remedy === 'none'}))
     if ('uml' in report) {
       const u = (report as import('../lab/uml.js').UmlLabReport).uml
       process.stdout.write(`uml: ${u.binary}, kernel ${report.kernel}, boot to power-off ${u.boot_to_poweroff_seconds} s; the prediction's mechanism on this kernel: ${u.predicted_mechanism}; PAWS counters here: ${u.paws_counters.join(', ') || 'none'}\n`)

@@ -2,7 +2,8 @@ import type {LabReport, Measured, PhaseReport, Prediction} from './run.js'
 import {SLOW_MS, STUCK_MIN_STALLS} from './stats.js'
 
 /** The lab report as text: the two phases side by side, then the model beside the measurement. */
-export function renderLabText(r: LabReport): string {
+/** `remedyOff`: the user asked for one phase (`--remedy none`), so no "after" is not a gap in the rules. */
+export function renderLabText(r: LabReport, opts: {remedyOff?: boolean} = {}): string {
   const out: string[] = []
   out.push(`lab: flow "${r.flow}" on kernel ${r.kernel}`)
   if (r.scaled) {
@@ -57,6 +58,7 @@ export function renderLabText(r: LabReport): string {
   out.push('')
   out.push(verdictLine('before', r.prediction, r.measured, r.agrees, r.agreement))
   if (r.prediction_after && r.measured_after && r.agrees_after !== null) out.push(verdictLine('after ', r.prediction_after, r.measured_after, r.agrees_after, r.agreement_after ?? 'interval'))
+  else if (!r.remedy && opts.remedyOff) out.push('after : not run (--remedy none: one phase only)')
   else if (!r.remedy) out.push('after : no remedy the lab can apply (the rules offer none for this flow, or only actions outside this host)')
   if (r.remedy) out.push(`remedy (${r.remedy.source}): ${remedyLabel}: ${r.remedy.why}`)
   return out.join('\n') + '\n'

@@ -43,6 +43,20 @@ describe('lab report', () => {
     expect(m.interval[1]).toBeCloseTo(0.0541, 3)
   })
 
+  it('says why there is no after phase: the user turned it off (--remedy none), or the rules had none the lab can apply', () => {
+    const m = modelFor(flow({role: 'server', qps: 40}), facts({}), '6.18')
+    const stall = predictStallShare(flow({role: 'server', qps: 40}), facts({}), '6.18')
+    const before = phase({})
+    const report: LabReport = {
+      flow: 'f', kernel: '6.18.44', scaled: null, notes: [], before, remedy: null, after: null,
+      prediction: predict(m, stall), measured: measure(before), agrees: true, agreement: 'interval',
+      prediction_after: null, measured_after: null, agrees_after: null, agreement_after: null,
+    }
+    expect(renderLabText(report, {remedyOff: true})).toMatch(/^after : not run \(--remedy none: one phase only\)$/m)
+    expect(renderLabText(report, {remedyOff: true})).not.toContain('no remedy the lab can apply')
+    expect(renderLabText(report)).toMatch(/^after : no remedy the lab can apply \(the rules offer none/m)
+  })
+
   it('prints both phases side by side, the counters that moved, and the model beside the measurement', () => {
     const m = modelFor(flow({role: 'server', senders: 2, nat: {port_range: [20000, 20099], conntrack_time_wait: 120}, qps: 40}), facts({}), '6.18')
     const stall = predictStallShare(flow({role: 'server', senders: 2, nat: {port_range: [20000, 20099], conntrack_time_wait: 120}, qps: 40}), facts({}), '6.18')
