@@ -83,6 +83,13 @@ describe('validatePlan against the 6.18 dump', () => {
     expect(refused(buckets, '-1')).toEqual(['generate.value', buckets, '-1 is outside 0..2147483647; the kernel would refuse it'])
   })
 
+  it('accepts ip_unprivileged_port_start at or below the port range\'s low end (current or planned)', () => {
+    // The dump's range is 32768 60999: 1000 and 32768 are fine; with a planned range of 2000 60999, 2000 is.
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '1000'}), facts)).toEqual({warnings: []})
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '32768'}), facts)).toEqual({warnings: []})
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '2000', 'net.ipv4.ip_local_port_range': '2000 60999'}), facts)).toEqual({warnings: []})
+  })
+
   it('refuses ip_unprivileged_port_start above the port range', () => {
     expect(errorOf(() => validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '40000'}), facts)).oneLine()).toContain('above the local port range')
   })
