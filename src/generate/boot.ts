@@ -71,7 +71,8 @@ export async function bootFiles(root = '/'): Promise<string[]> {
   for (const dir of SYSCTL_D_DIRS) {
     for (const name of await listConf(join(root, dir))) if (!byName.has(name)) byName.set(name, `${dir}/${name}`)
   }
-  const names = [...byName.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  // The default sort compares UTF-16 code units, as systemd-sysctl's strcmp on ASCII names does.
+  const names = [...byName.keys()].sort()
   const files = names.map((n) => byName.get(n)!)
   // Distributions link /etc/sysctl.d/99-sysctl.conf to ../sysctl.conf: count that file once, last.
   const conf = await realpath(join(root, SYSCTL_CONF)).catch(() => null)

@@ -92,7 +92,8 @@ export function withCarriedOver(plan: Plan, carry: OwnEntry[]): {plan: Plan; car
   const fresh = new Set(plan.entries.map((e) => e.key))
   const carried = carry.filter((e) => !fresh.has(e.key))
   const asEntries: PlanEntry[] = carried.map(({line: _line, ...e}) => e)
-  const entries = [...plan.entries, ...asEntries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  // Keys are unique (the carried ones are those the plan lacks): never equal, so -1 or 1.
+  const entries = [...plan.entries, ...asEntries].sort((a, b) => (a.key < b.key ? -1 : 1))
   return {plan: {...plan, entries}, carried}
 }
 

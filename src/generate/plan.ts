@@ -99,6 +99,7 @@ export function planFromReport(report: HostReport): Plan {
       pushUnique(entry.flows, finding.flow)
     }
   }
-  const entries = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  // Keys are unique (one entry per key in byKey): never equal, so -1 or 1.
+  const entries = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : 1))
   return {host: report.host, kernel: report.kernel, source: report.source, entries, notSysctl, betterRemedy}
 }

@@ -70,11 +70,8 @@ export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {
   const plannedUnpriv = planned.get(unprivKey)
   const plannedRange = planned.get(rangeKey)
   if (plannedRange !== undefined) {
-    const r = ints(plannedRange)
-    if (r === null || r.length !== 2) fail('generate.value', rangeKey, `"${plannedRange}" is not "LOW HIGH"`)
-    const [low, high] = r as [number, number]
-    if (low < 1 || high > 65535) fail('generate.value', rangeKey, `"${plannedRange}" is outside 1..65535`)
-    if (low > high) fail('generate.value', rangeKey, `low ${low} is above high ${high}; the kernel rejects it (EINVAL)`)
+    // Its own shape (two integers in 1..65535, low <= high) passed valueProblem in the loop above.
+    const [low, high] = ints(plannedRange) as [number, number]
     // The file is applied in key order: the range lands before ip_unprivileged_port_start, so
     // it must clear both the current and the planned privileged-port limit.
     for (const limit of [currentUnpriv, plannedUnpriv]) {
@@ -87,16 +84,12 @@ export function validatePlan(plan: Plan, facts: Facts, opts: ValidateOptions = {
     }
   }
   if (plannedUnpriv !== undefined) {
+    // An integer in 0..65535: valueProblem in the loop above.
     const p = Number(plannedUnpriv)
-    if (!INT.test(plannedUnpriv) || p < 0 || p > 65535) fail('generate.value', unprivKey, `"${plannedUnpriv}" is outside 0..65535`)
     const rangeNow = ints(plannedRange ?? facts.sysctls[rangeKey] ?? '')
     if (rangeNow && rangeNow[0] !== undefined && p > rangeNow[0]) {
       fail('generate.value', unprivKey, `${p} is above the local port range's low end ${rangeNow[0]}; the kernel rejects it (EINVAL)`)
     }
-  }
-  const buckets = planned.get('net.ipv4.tcp_max_tw_buckets')
-  if (buckets !== undefined && (!INT.test(buckets) || Number(buckets) < 0)) {
-    fail('generate.value', 'net.ipv4.tcp_max_tw_buckets', `"${buckets}" is not a count of TIME_WAIT entries`)
   }
   return {warnings}
 }

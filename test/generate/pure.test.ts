@@ -388,6 +388,11 @@ describe('generate (library) without apply: stdout, write, check, diff, carry', 
     expect([again.changed, again.exitCode, again.carried]).toEqual([false, 0, undefined])
     expect((await generate(req({output, diff: true}))).diff).toBe('')
     expect((await generate(req({output}))).write).toEqual({path: output, changed: false, created: false})
+    // Against a file that exists, both sides of the diff carry its path (only a new file is /dev/null).
+    writeFileSync(output, w.text.replace('net.ipv4.tcp_max_tw_buckets = 5000', 'net.ipv4.tcp_max_tw_buckets = 6000'))
+    const d1 = await generate(req({output, diff: true}))
+    expect(d1.diff!.split('\n').slice(0, 2)).toEqual([`--- ${output}`, `+++ ${output}`])
+    expect(d1.diff).toContain('-net.ipv4.tcp_max_tw_buckets = 6000\n+net.ipv4.tcp_max_tw_buckets = 5000')
   })
 
   it('keeps the settings it wrote when their findings are gone, drops hand-added ones', async () => {
@@ -510,5 +515,61 @@ describe('targets: header, notes, the empty plan, the pod fragment', () => {
     expect(text).toContain('    # r: why (safe since Kubernetes 1.27)\n    - name: net.ipv4.ip_local_reserved_ports\n')
     // Every key fits the pod: no node-level block.
     expect(text).not.toContain('Not settable per pod')
+  })
+})
+
+// settleReport with rules written for the test (loadRules from a scratch folder): host rules
+// whose `when` reads the sysctls the plan sets, so each round's plan raises the next finding.
+describe('settle: the plan followed to a fixed point, within its bound', () => {
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({dir, cleanup} = scratchDir('twsettle-')))
+  afterEach(() => cleanup())
+
+  /** A host rule firing on `when`, with one sysctl remedy `key = value`. */
+  const hostRule = (id: string, severity: string, when: string, key: string, value: string) =>
+    writeFileSync(
+      join(dir, `${id}.yaml`),
+      [`id: ${id}`, 'title: t', `severity: ${severity}`, 'applies_to: host', `when: ${JSON.stringify(when)}`, 'message: m', 'evidence: [host.flowCount]',
+        'remedies:', `  - sysctl: {${key}: '${value}'}`, '    why: w', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {qps: 1}}]', '  passes: [{flow: {qps: 1}}]', ''].join('\n'),
+    )
+  const settled = async () => {
+    const [{loadRules}, {evaluateHost}, {settleReport}, {parseTopology}] = await Promise.all([
+      import('../../src/rules/load.js'), import('../../src/rules/engine.js'), import('../../src/generate/settle.js'), import('../../src/topology/load.js'),
+    ])
+    const rules = loadRules(dir)
+    const facts = fixtureFacts()
+    const topology = parseTopology('flows:\n  - {name: f, role: client, peer: "198.18.0.1:80", qps: 1, closes_first: client, keepalive: true}\n', 't.yaml')
+    const report = evaluateHost(facts, topology, rules)
+    return {
+      before: report.findings.map((f) => f.id),
+      plan: planFromReport(report).entries.map((e) => `${e.key}=${e.value}`),
+      after: settleReport(report, {facts, topology, rules}).findings.map((f) => f.id),
+    }
+  }
+
+  it('follows a chain for at most 3 more rounds (MAX_ROUNDS: 4 evaluations in all), two findings per round', async () => {
+    // Two chains side by side: c<r> asks for net.t.c<r> and d<r> for net.t.d<r>, and both of round
+    // r fire only once BOTH keys of round r-1 are set. So no remedy alone raises a finding (host
+    // judgement offers each as it is), and only the plan (both keys) raises the next round.
+    const set = (k: string) => `'net.t.${k}' in sysctl`
+    for (let r = 1; r <= 6; r++) {
+      for (const side of ['c', 'd']) {
+        const before = r === 1 ? '' : `${set(`c${r - 1}`)} && ${set(`d${r - 1}`)} && `
+        hostRule(`${side}${r}`, 'warning', `${before}!(${set(`${side}${r}`)})`, `net.t.${side}${r}`, '1')
+      }
+    }
+    // check's report: round 1's pair. Rounds 1-3 apply its plan: the pairs of rounds 2, 3 and 4
+    // join; round 5's pair would need a fourth round, which the bound (a bound, not a goal) stops.
+    expect(await settled()).toEqual({before: ['c1', 'd1'], plan: ['net.t.c1=1', 'net.t.d1=1'], after: ['c1', 'd1', 'c2', 'd2', 'c3', 'd3', 'c4', 'd4']})
+  })
+
+  it('stops when a round asks for no key the plan lacks: a finding that asks for a planned key is not added', async () => {
+    // e (info, below c1: judgement lets c1's remedy raise it) fires once k1 is 1 and asks for
+    // k1 = 2, a key the plan already sets. Added, its finding would put two values of k1 in the
+    // plan; the round adds no key, so settling stops with check's findings.
+    hostRule('c1', 'warning', "!('net.t.k1' in sysctl)", 'net.t.k1', '1')
+    hostRule('e', 'info', "'net.t.k1' in sysctl && sysctl['net.t.k1'] == '1'", 'net.t.k1', '2')
+    expect(await settled()).toEqual({before: ['c1'], plan: ['net.t.k1=1'], after: ['c1']})
   })
 })

@@ -62,6 +62,34 @@ describe('validatePlan against the 6.18 dump', () => {
     expect(errorOf(() => validatePlan(planOf({'net.ipv4.tcp_max_tw_buckets': 'lots'}), facts)).oneLine()).toContain('net.ipv4.tcp_max_tw_buckets')
   })
 
+  // The per-key ranges of facts/values.ts (the kernel's own handlers) are the only check of these
+  // three values' shape: validatePlan leans on them rather than repeating them.
+  it('refuses port ranges, privileged-port starts and bucket caps the kernel would refuse, naming the key', () => {
+    const refused = (key: string, value: string) => {
+      const e = errorOf(() => validatePlan(planOf({[key]: value}), facts))
+      return [e.code, e.position.field, e.message]
+    }
+    const range = 'net.ipv4.ip_local_port_range'
+    const unpriv = 'net.ipv4.ip_unprivileged_port_start'
+    const buckets = 'net.ipv4.tcp_max_tw_buckets'
+    // 1..65535 per end (ip_local_port_range_min/max), low <= high.
+    expect(refused(range, '0 60999')).toEqual(['generate.value', range, '0 is outside 1..65535; the kernel would refuse it'])
+    expect(refused(range, '32768 65536')).toEqual(['generate.value', range, '65536 is outside 1..65535; the kernel would refuse it'])
+    expect(refused(range, '40000 39999')).toEqual(['generate.value', range, 'low 40000 is above high 39999 (the kernel refuses such a range); the kernel would refuse it'])
+    // ip_unprivileged_port_start: 0..65535 (ip_privileged_port_min/max).
+    expect(refused(unpriv, '65536')).toEqual(['generate.value', unpriv, '65536 is outside 0..65535; the kernel would refuse it'])
+    expect(refused(unpriv, '-1')).toEqual(['generate.value', unpriv, '-1 is outside 0..65535; the kernel would refuse it'])
+    // tcp_max_tw_buckets: an int, 0..INT_MAX.
+    expect(refused(buckets, '-1')).toEqual(['generate.value', buckets, '-1 is outside 0..2147483647; the kernel would refuse it'])
+  })
+
+  it('accepts ip_unprivileged_port_start at or below the port range\'s low end (current or planned)', () => {
+    // The dump's range is 32768 60999: 1000 and 32768 are fine; with a planned range of 2000 60999, 2000 is.
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '1000'}), facts)).toEqual({warnings: []})
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '32768'}), facts)).toEqual({warnings: []})
+    expect(validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '2000', 'net.ipv4.ip_local_port_range': '2000 60999'}), facts)).toEqual({warnings: []})
+  })
+
   it('refuses ip_unprivileged_port_start above the port range', () => {
     expect(errorOf(() => validatePlan(planOf({'net.ipv4.ip_unprivileged_port_start': '40000'}), facts)).oneLine()).toContain('above the local port range')
   })

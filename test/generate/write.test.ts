@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {isMainThread} from 'node:worker_threads'
 
@@ -105,6 +105,49 @@ describe('the atomic writer in a scratch directory', () => {
       // A file of ours is replaced without a backup, even with --force.
       expect((await writeFileAtomic(file, NEWER, {force: true})).backup).toBeUndefined()
       expect(readdirSync(dir).sort()).toEqual(['60-twadvisor.conf', '60-twadvisor.conf' + BACKUP_SUFFIX, '60-twadvisor.conf' + BACKUP_SUFFIX + '.1'])
+    })
+
+    // Every descriptor the writer opens (the existing file, the temp file, the backup's temp file,
+    // the directory it fsyncs) is closed on every path, success or refusal: this process holds
+    // nothing in the directory afterwards. /proc/self/fd names each descriptor's target.
+    it('leaves no file descriptor open on the directory or anything in it, written, backed up or refused', async () => {
+      const held = () =>
+        readdirSync('/proc/self/fd').flatMap((fd) => {
+          try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`)
+            return target === dir || target.startsWith(`${dir}/`) ? [target] : []
+          } catch {
+            return [] // the descriptor readdir itself used, closed by now
+          }
+        })
+      const file = join(dir, '60-twadvisor.conf')
+      await writeFileAtomic(file, OURS)
+      expect(held()).toEqual([])
+      await writeFileAtomic(file, NEWER)
+      expect(held()).toEqual([])
+      writeFileSync(file, FOREIGN)
+      await writeFileAtomic(file, OURS, {force: true})
+      expect(held()).toEqual([])
+      expect(await readExisting(file)).toBe(OURS)
+      expect(held()).toEqual([])
+      mkdirSync(join(dir, 'sub'))
+      expect((await refusal(readExisting(join(dir, 'sub')))).code).toBe('write.not-file')
+      expect(held()).toEqual([])
+    })
+
+    it('refuses a foreign file naming it, and after 1,000 backups (.twadvisor-bak, .1 to .999) refuses to add another', async () => {
+      const file = join(dir, '60-twadvisor.conf')
+      writeFileSync(file, FOREIGN)
+      const foreign = await refusal(writeFileAtomic(file, OURS))
+      expect([foreign.code, foreign.position]).toEqual(['write.foreign', {file}])
+      writeFileSync(file + BACKUP_SUFFIX, 'b\n')
+      for (let n = 1; n < 1000; n++) writeFileSync(`${file}${BACKUP_SUFFIX}.${n}`, 'b\n')
+      const full = await refusal(writeFileAtomic(file, OURS, {force: true}))
+      expect([full.code, full.position, full.message]).toEqual(['write.backups', {file}, '1000 backups already exist beside it; refusing to add another'])
+      // Nothing changed: the file, no 1,001st backup, no temp file.
+      expect(readFileSync(file, 'utf8')).toBe(FOREIGN)
+      expect(readdirSync(dir)).toHaveLength(1001)
+      noLeftovers(dir)
     })
 
     it('names the errno and what it means when the directory is missing', async () => {
