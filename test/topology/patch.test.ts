@@ -45,4 +45,29 @@ describe('patchFlow gives one copy per flow and patch', () => {
     expect(Object.is(patchFlow(f0, {qps: -0}).qps, -0)).toBe(true)
     expect(Object.is(patchFlow(f0, {qps: 0}).qps, 0)).toBe(true)
   })
+
+  it('patches that JSON writes alike never share a copy: each gets its own values', () => {
+    const f0 = makeFlowOf({name: 'a'})
+    const field = (p: Record<string, unknown>, k: string) => (patchFlow(f0, p) as unknown as Record<string, unknown>)[k]
+    // Each pair has the same JSON text; the plain one is asked first, so a copy kept under that
+    // text would come back for the other. null is plain data: one copy per flow and patch.
+    expect(patchFlow(f0, {x: null})).toBe(patchFlow(f0, {x: null}))
+    expect(field({x: null}, 'x')).toBeNull()
+    expect(field({x: NaN}, 'x')).toBeNaN()
+    // An array with a hole, or holding undefined, is written [1,null,3].
+    expect(field({x: [1, null, 3]}, 'x')).toEqual([1, null, 3])
+    // eslint-disable-next-line no-sparse-arrays
+    expect(1 in (field({x: [1, , 3]}, 'x') as unknown[])).toBe(false)
+    expect((field({x: [1, undefined, 3]}, 'x') as unknown[])[1]).toBeUndefined()
+    expect(patchFlow(f0, {x: [1, undefined, 3]})).not.toBe(patchFlow(f0, {x: [1, undefined, 3]}))
+    // A Date is written as its ISO text; an object with a symbol key as the object without it.
+    expect(field({x: '1970-01-01T00:00:00.000Z'}, 'x')).toBe('1970-01-01T00:00:00.000Z')
+    expect(field({x: new Date(0)}, 'x')).toBeInstanceOf(Date)
+    const sym = Symbol('s')
+    expect(field({x: {a: 1}}, 'x')).toEqual({a: 1})
+    expect(Object.getOwnPropertySymbols(field({x: {a: 1, [sym]: 2}}, 'x') as object)).toEqual([sym])
+    // An undefined value is left out of the JSON: {x: undefined} is not the empty patch.
+    expect('x' in patchFlow(f0, {})).toBe(false)
+    expect('x' in patchFlow(f0, {x: undefined})).toBe(true)
+  })
 })
