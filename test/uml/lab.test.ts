@@ -5,26 +5,28 @@
  * kernel — by verdict AND by mechanism (src/lab/kernel-sides.ts).
  *
  * Needs root and the packages user-mode-linux, kmod, iptables (.ci/run installs them). Not
- * root, or no uml kernel, outside CI: skipped with one loud line. Under CI=true: fails.
+ * root, or no uml kernel, outside CI: skipped, and named with its reason in the one SKIPPED line
+ * `npm test` prints (test/root.ts). Under CI=true: fails.
  * About 2-3 minutes on 2 CPUs; the guest is killed after GUEST_DEADLINE_SECONDS whatever happens.
  */
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 
-import {beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, expect, it} from 'vitest'
 
 import {CROSS_KERNEL} from '../../src/lab/cross-kernel.js'
 import {labPrediction, MECHANISM_FLOOR, measuredMechanism, pawsCounterFor, sameMechanism} from '../../src/lab/kernel-sides.js'
 import type {LabReport} from '../../src/lab/run.js'
 import {DEFAULT_UML, runJobsInUml, umlPreflight, type GuestJob, type GuestResult} from '../../src/lab/uml.js'
 import type {Flow} from '../../src/topology/types.js'
+import {suiteIf} from '../root.js'
 
 const GUEST_DEADLINE_SECONDS = 300
 
 const root = typeof process.getuid !== 'function' || process.getuid() === 0
-const ci = process.env.CI === 'true' || process.env.CI === '1'
-const why = !root ? 'not root' : !existsSync(DEFAULT_UML) ? `no ${DEFAULT_UML} (apt-get install -y user-mode-linux kmod iptables)` : null
-if (why && !ci) process.stderr.write(`\n!!! test/uml SKIPPED: ${why}; the lab on user-mode Linux 6.1 was NOT checked !!!\n\n`)
+const why = !root ? 'needs root (a user-mode Linux guest)' : !existsSync(DEFAULT_UML) ? `no ${DEFAULT_UML} (apt-get install -y user-mode-linux kmod iptables)` : null
+/** Runs here, else skipped with `why` (or, with CI=true, a failure): suiteIf, as every root suite. */
+const can = {ok: why === null, why: why ?? ''}
 
 const jobs: Record<string, GuestJob> = Object.fromEntries(CROSS_KERNEL.map((c) => [c.id, c.job]))
 const names = Object.keys(jobs)
@@ -54,9 +56,8 @@ const figures = (r: LabReport) => {
 /** The mechanism the phase shows, by the same floor the lab's verdict uses. */
 const shows = (r: LabReport) => measuredMechanism(r.before, r.kernel, MECHANISM_FLOOR)
 
-describe.skipIf(why !== null && !ci)('lab on user-mode Linux 6.1: the cross-kernel subset', () => {
+suiteIf(can, 'lab on user-mode Linux 6.1: the cross-kernel subset', () => {
   beforeAll(async () => {
-    if (why) throw new Error(`CI=true and the uml lab cannot run: ${why}`)
     umlPreflight(DEFAULT_UML)
     const out = await runJobsInUml(names.map((n) => jobs[n]!), {deadlineSeconds: GUEST_DEADLINE_SECONDS})
     release = out.release
@@ -136,9 +137,8 @@ function guestProcesses(): number[] {
   return pids
 }
 
-describe.skipIf(why !== null && !ci)('user-mode Linux guest: bounded in time, nothing left behind', () => {
+suiteIf(can, 'user-mode Linux guest: bounded in time, nothing left behind', () => {
   it('a guest past its deadline is killed whole, its scratch folder removed, and the error says so', async () => {
-    if (why) throw new Error(`CI=true and the uml lab cannot run: ${why}`)
     const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('twlab-uml-')))
     const job = CROSS_KERNEL[0]!.job
     await expect(runJobsInUml([{...job, phaseSeconds: 60}], {deadlineSeconds: 8})).rejects.toThrow(/killed after its deadline of 8 s/)
