@@ -1,0 +1,190 @@
+// The engine's shortcuts for judging a changed host (src/rules/engine.ts): a host-wide change
+// re-uses the unchanged host's verdicts where every field a rule's `when` reads is equal
+// (firedOn, whenReads, changedIndexes); a one-flow change is judged on that flow and the host's
+// totals (changedFlow, firedOnChange); a remedy's re-check takes the same paths (tryRemedy). Each
+// must give the definition's answer (the whole changed host evaluated again, `exhaustive`).
+// test/harden/scale.test.ts checks that on random hosts; here each shortcut gets a host built so
+// that taking it wrongly changes the answer, and the answer is worked out by hand as well.
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {parseKernel} from '../../src/facts/kernel.js'
+import type {Facts} from '../../src/facts/types.js'
+import {evaluateHost, firedWith, type RemedyTrial} from '../../src/rules/engine.js'
+import {loadRules, type LoadedRule} from '../../src/rules/load.js'
+import type {Topology} from '../../src/topology/types.js'
+import {makeFlow, type TestFlow} from '../flow.js'
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tw-fast-'))
+})
+afterEach(() => rmSync(dir, {recursive: true, force: true}))
+
+/** A rule in the scratch folder (its cases are only for the loader's own check). */
+function rule(id: string, fields: {when: string; applies_to?: string; severity?: string; evidence?: string; remedies?: string[]}): LoadedRule {
+  writeFileSync(
+    join(dir, `${id}.yaml`),
+    [
+      `id: ${id}`,
+      'title: t',
+      `severity: ${fields.severity ?? 'warning'}`,
+      `applies_to: ${fields.applies_to ?? 'client'}`,
+      `when: ${JSON.stringify(fields.when)}`,
+      'message: m',
+      `evidence: ${fields.evidence ?? '[flow.qps]'}`,
+      ...(fields.remedies ? ['remedies:', ...fields.remedies] : []),
+      'explanation: e',
+      'references: [x]',
+      'cases:',
+      // Not run here (test/rules/cases.test.ts runs the shipped rules' cases); the schema wants one each.
+      '  fires: [{flow: {qps: 600}}]',
+      '  passes: [{flow: {qps: 1}}]',
+      '',
+    ].join('\n'),
+  )
+  return loadRules(dir).find((r) => r.id === id)!
+}
+
+const hostFacts = (sysctls: Record<string, string> = {}): Facts => ({
+  source: 't',
+  kernel: parseKernel('6.8.0'),
+  sysctls: {
+    'kernel.osrelease': '6.8.0',
+    'net.ipv4.ip_local_port_range': '32768 60999',
+    'net.ipv4.tcp_tw_reuse': '2',
+    'net.ipv4.tcp_timestamps': '1',
+    'net.ipv4.tcp_fin_timeout': '60',
+    'net.ipv4.tcp_max_tw_buckets': '262144',
+    'net.netfilter.nf_conntrack_max': '262144',
+    ...sysctls,
+  },
+  counters: {},
+})
+const topo = (...flows: TestFlow[]): Topology => ({file: 't.yaml', waivers: [], flows: flows.map((f) => makeFlow(f))})
+const ids = (fired: {id: string; flow?: string}[]) => fired.map((f) => (f.flow ? `${f.id}:${f.flow}` : f.id))
+
+/** firedWith on the fast path, held to the exhaustive one; returns "id:flow" of what fires. */
+function both(facts: Facts, t: Topology, rules: LoadedRule[], sysctl: Record<string, string>, opts: Parameters<typeof firedWith>[4] = {}): string[] {
+  const fast = firedWith(facts, t, rules, sysctl, opts)
+  expect(fast).toEqual(firedWith(facts, t, rules, sysctl, {...opts, exhaustive: true}))
+  return ids(fast)
+}
+
+describe('a host-wide change re-uses a verdict only where what the rule reads is equal', () => {
+  it('a host field the rule reads moved (nf_conntrack_max) while no flow model did', () => {
+    // conntrackMax comes from nf_conntrack_max alone; a plain client's model does not read it,
+    // so both flows keep their model objects and only the host field tells the verdicts apart.
+    const r = rule('conntrack-big', {when: 'host.conntrackMax > 1000 && flow.qps > 1.0'})
+    const t = topo({name: 'a', qps: 50}, {name: 'b', qps: 60})
+    expect(both(hostFacts(), t, [r], {})).toEqual(['conntrack-big:a', 'conntrack-big:b'])
+    expect(both(hostFacts(), t, [r], {'net.netfilter.nf_conntrack_max': '500'})).toEqual([])
+    expect(both(hostFacts(), t, [r], {'net.netfilter.nf_conntrack_max': '5000'})).toEqual(['conntrack-big:a', 'conntrack-big:b'])
+  })
+
+  it('a model field the rule reads moved (usablePorts under another ip_local_port_range)', () => {
+    // 32768–60999 holds 28,232 ports; 40000–50999 holds 11,000: the rule's threshold (20,000)
+    // lies between, so every client's verdict flips although no flow declaration changed.
+    const r = rule('many-ports', {when: 'model.usablePorts > 20000'})
+    const t = topo({name: 'a', qps: 50}, {name: 'b', qps: 60, keepalive: true})
+    expect(both(hostFacts(), t, [r], {'net.ipv4.ip_local_port_range': '40000 50999'})).toEqual([])
+    // A change that leaves the port range alone keeps them.
+    expect(both(hostFacts(), t, [r], {'net.ipv4.tcp_fin_timeout': '30'})).toEqual(['many-ports:a', 'many-ports:b'])
+    expect(both(hostFacts(), t, [r], {'net.ipv4.ip_local_port_range': '10000 60999'})).toEqual(['many-ports:a', 'many-ports:b'])
+  })
+
+  it('only the flow that changed is judged again; the others keep their place in the list', () => {
+    // Three clients, the middle one changed by a patch that goes with a sysctl (not a one-flow
+    // change): a and c keep firing, b (qps 50, under the rule's 100/s) stops.
+    const r = rule('busy', {when: 'flow.qps > 100.0'})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 600}, {name: 'c', qps: 600})
+    expect(both(hostFacts(), t, [r], {'net.ipv4.tcp_fin_timeout': '30'}, {flow: {name: 'b', patch: {qps: 50}}})).toEqual(['busy:a', 'busy:c'])
+    // And a flow that starts to fire, between two that do not.
+    const quiet = topo({name: 'a', qps: 10}, {name: 'b', qps: 10}, {name: 'c', qps: 600})
+    expect(both(hostFacts(), quiet, [r], {'net.ipv4.tcp_fin_timeout': '30'}, {flow: {name: 'b', patch: {qps: 900}}})).toEqual(['busy:b', 'busy:c'])
+  })
+
+  it('a rule that reads `sysctl` is evaluated again (its reads cannot be followed)', () => {
+    const r = rule('ct-default', {when: "sysctl['net.netfilter.nf_conntrack_max'] == '262144' && flow.qps > 1.0"})
+    const t = topo({name: 'a', qps: 50})
+    expect(both(hostFacts(), t, [r], {})).toEqual(['ct-default:a'])
+    expect(both(hostFacts(), t, [r], {'net.netfilter.nf_conntrack_max': '500'})).toEqual([])
+  })
+
+  it('a rule that names another variable (a macro\'s) is evaluated again', () => {
+    // `flows.exists(f, ...)` reads every flow; raising b's qps (with a sysctl, so not a one-flow
+    // change) makes the rule fire on a, whose own flow and model did not change.
+    const r = rule('crowd', {when: 'flows.exists(f, f.qps > 500.0) && flow.qps > 1.0'})
+    const t = topo({name: 'a', qps: 50}, {name: 'b', qps: 60, role: 'server'})
+    expect(both(hostFacts(), t, [r], {})).toEqual([])
+    expect(both(hostFacts(), t, [r], {'net.ipv4.tcp_fin_timeout': '30'}, {flow: {name: 'b', patch: {qps: 900}}})).toEqual(['crowd:a'])
+  })
+
+  it('a host rule is evaluated on the changed host', () => {
+    const r = rule('ct-host', {applies_to: 'host', when: 'host.conntrackMax > 1000', evidence: '[host.conntrackMax]'})
+    const t = topo({name: 'a', qps: 50})
+    expect(both(hostFacts(), t, [r], {})).toEqual(['ct-host'])
+    expect(both(hostFacts(), t, [r], {'net.netfilter.nf_conntrack_max': '500'})).toEqual([])
+  })
+
+  it('what fires on the unchanged host, at a severity: the findings of the report at it', () => {
+    // The same state asked twice (all severities first, then critical only) gives two lists.
+    const facts = hostFacts()
+    const t = topo({name: 'a', qps: 600, closes_first: 'client'}, {name: 'b', qps: 10, closes_first: 'client'})
+    const rules = loadRules()
+    const report = evaluateHost(facts, t, rules)
+    const critical = report.findings.filter((f) => f.severity === 'critical')
+    // 600/s closing first from 28,232 ports runs out (470/s): a critical, next to lesser findings.
+    expect(critical.length).toBeGreaterThan(0)
+    expect(report.findings.length).toBeGreaterThan(critical.length)
+    const fired = both(facts, t, rules, {}, {minSeverity: 'critical'})
+    expect([...fired].sort()).toEqual(ids(critical).sort())
+  })
+})
+
+describe('a one-flow change is judged on that flow and the host\'s totals', () => {
+  it('the flow\'s own fields and model are compared, not its verdict kept', () => {
+    const byFlow = rule('busy', {when: 'flow.qps > 100.0'})
+    const byModel = rule('busy-model', {when: 'model.qps > 100.0'})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 600})
+    // Only a's verdicts (and host rules) are asked for: b is not in the list.
+    expect(both(hostFacts(), t, [byFlow, byModel], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
+    expect(both(hostFacts(), t, [byFlow, byModel], {}, {flow: {name: 'a', patch: {keepalive: true}}})).toEqual(['busy:a', 'busy-model:a'])
+    expect(both(hostFacts(), topo({name: 'a', qps: 10}), [byFlow, byModel], {}, {flow: {name: 'a', patch: {qps: 500}}})).toEqual(['busy:a', 'busy-model:a'])
+  })
+
+  it('a host rule reading a host total the flow moves (TIME_WAIT entries) is evaluated again', () => {
+    // a closes first at 600/s: 600 × 60 s = 36,000 TIME_WAIT entries on this host; at 10/s,
+    // 600. b adds 10 × 60 = 600: 1,200 in all, under 10,000; raising b to 200/s leaves a's 36,000.
+    const r = rule('many-tw', {applies_to: 'host', when: 'host.timeWaitTuples > 10000', evidence: '[host.timeWaitTuples]'})
+    const t = topo({name: 'a', qps: 600, closes_first: 'client'}, {name: 'b', qps: 10, closes_first: 'client'})
+    expect(both(hostFacts(), t, [r], {})).toEqual(['many-tw'])
+    expect(both(hostFacts(), t, [r], {}, {flow: {name: 'a', patch: {qps: 10}}})).toEqual([])
+    expect(both(hostFacts(), t, [r], {}, {flow: {name: 'b', patch: {qps: 200}}})).toEqual(['many-tw'])
+    // And the other way: from 1,200 entries to 12,600 (b at 200/s).
+    const calm = topo({name: 'a', qps: 10, closes_first: 'client'}, {name: 'b', qps: 10, closes_first: 'client'})
+    expect(both(hostFacts(), calm, [r], {}, {flow: {name: 'b', patch: {qps: 200}}})).toEqual(['many-tw'])
+  })
+
+  it('a flow the topology does not have changes nothing: the host rules as they were', () => {
+    const r = rule('ct-host', {applies_to: 'host', when: 'host.conntrackMax > 1000', evidence: '[host.conntrackMax]'})
+    const busy = rule('busy', {when: 'flow.qps > 100.0'})
+    const t = topo({name: 'a', qps: 600})
+    expect(both(hostFacts(), t, [r, busy], {}, {flow: {name: 'nosuch', patch: {qps: 1}}})).toEqual(['ct-host'])
+  })
+
+  it('a rule that reads the other flows is judged on the whole changed host', () => {
+    // b fires while some flow runs at more than 500/s: lowering a to 50/s leaves none.
+    const r = rule('crowd', {when: 'flows.exists(f, f.qps > 500.0) && flow.qps > 1.0'})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 60})
+    expect(both(hostFacts(), t, [r], {})).toEqual(['crowd:a', 'crowd:b'])
+    expect(both(hostFacts(), t, [r], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
+    // A host rule that reads the models of every flow, the same way.
+    const h = rule('crowd-host', {applies_to: 'host', when: 'models.exists(m, m.qps > 500.0)', evidence: '[host.flowCount]'})
+    expect(both(hostFacts(), t, [h], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
+    expect(both(hostFacts(), t, [h], {}, {flow: {name: 'b', patch: {qps: 700}}})).toEqual(['crowd-host'])
+  })
+})
