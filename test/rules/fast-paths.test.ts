@@ -188,3 +188,33 @@ describe('a one-flow change is judged on that flow and the host\'s totals', () =
     expect(both(hostFacts(), t, [h], {}, {flow: {name: 'b', patch: {qps: 700}}})).toEqual(['crowd-host'])
   })
 })
+
+describe('a one-flow change moves host.twCapIsCollisionRemedy (changedFlow counts the flows whose cap is a collision remedy)', () => {
+  // tcp_max_tw_buckets 282, servers that close first at 600/s: 36,000 TIME_WAIT entries per
+  // server, far over the cap (twOverflow). The cap is a collision remedy (tw-buckets-tradeoff,
+  // info) while some server's senders share addresses (8 senders on 1 address) and 282 is at
+  // most what safe reuse needs there (collisionRemedyCap); else the overflow is a warning
+  // (tw-buckets-overflow).
+  const facts = () => hostFacts({'net.ipv4.tcp_max_tw_buckets': '282'})
+  const server = (name: string, senders: number): TestFlow => ({name, role: 'server', qps: 600, closes_first: 'server', keepalive: true, senders})
+  const capRules = () => loadRules().filter((r) => r.id === 'tw-buckets-overflow' || r.id === 'tw-buckets-tradeoff')
+
+  it('the only sharing server stops sharing: the cap is no longer a collision remedy', () => {
+    const t = topo(server('s1', 8), server('s2', 1))
+    expect(both(facts(), t, capRules(), {}, {minSeverity: 'info'})).toEqual(['tw-buckets-tradeoff'])
+    expect(both(facts(), t, capRules(), {}, {minSeverity: 'info', flow: {name: 's1', patch: {senders: 1}}})).toEqual(['tw-buckets-overflow'])
+  })
+
+  it('a server starts sharing: now it is', () => {
+    const t = topo(server('s1', 1), server('s2', 1))
+    expect(both(facts(), t, capRules(), {}, {minSeverity: 'info'})).toEqual(['tw-buckets-overflow'])
+    expect(both(facts(), t, capRules(), {}, {minSeverity: 'info', flow: {name: 's2', patch: {senders: 8}}})).toEqual(['tw-buckets-tradeoff'])
+  })
+
+  it('one of two sharing servers stops: the other still makes it one', () => {
+    const t = topo(server('s1', 8), server('s2', 8))
+    expect(both(facts(), t, capRules(), {}, {minSeverity: 'info', flow: {name: 's1', patch: {senders: 1}}})).toEqual(['tw-buckets-tradeoff'])
+    // A change that leaves the sharing alone leaves it too.
+    expect(both(facts(), topo(server('s1', 8), server('s2', 1)), capRules(), {}, {minSeverity: 'info', flow: {name: 's2', patch: {qps: 300}}})).toEqual(['tw-buckets-tradeoff'])
+  })
+})
