@@ -218,3 +218,65 @@ describe('a one-flow change moves host.twCapIsCollisionRemedy (changedFlow count
     expect(both(facts(), topo(server('s1', 8), server('s2', 1)), capRules(), {}, {minSeverity: 'info', flow: {name: 's2', patch: {qps: 300}}})).toEqual(['tw-buckets-tradeoff'])
   })
 })
+
+describe('a remedy\'s re-check takes the fast paths and gives the whole host\'s answer', () => {
+  const offered = (facts: Facts, t: Topology, rules: LoadedRule[]) => {
+    const trials: RemedyTrial[] = []
+    const fast = evaluateHost(facts, t, rules, {onRemedy: (x) => trials.push(x), judgeOnHost: false})
+    expect(fast).toEqual(evaluateHost(facts, t, rules, {judgeOnHost: false, exhaustive: true}))
+    return {findings: fast.findings, outcomes: trials.map((x) => `${x.flow}:${x.sets.join('+')}:${x.outcome}`)}
+  }
+
+  it('a remedy that sets sysctls and changes the flow is re-checked with both', () => {
+    // Fires unless tcp_tw_reuse is 1 and the flow keeps its connections: either change alone
+    // leaves it firing, both clear it.
+    const r = rule('both', {
+      when: 'host.twReuse != 1 || !flow.keepalive',
+      evidence: '[host.twReuse, flow.keepalive]',
+      remedies: ['  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    flow: {keepalive: "true"}', '    why: both', '  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    why: one', '  - flow: {keepalive: "true"}', '    why: other'],
+    })
+    const {findings, outcomes} = offered(hostFacts(), topo({name: 'a', qps: 600}), [r])
+    expect(outcomes).toEqual(['a:net.ipv4.tcp_tw_reuse+keepalive:offered', 'a:net.ipv4.tcp_tw_reuse:rejected', 'a:keepalive:rejected'])
+    expect(findings[0]!.remedies[0]!.after).toEqual({twReuse: 1, keepalive: true})
+  })
+
+  it('a rule that reads `sysctl` sees the whole changed dump, in `when` and in its evidence', () => {
+    // The remedy sets tcp_tw_reuse; the rule also reads tcp_timestamps, which it does not set:
+    // the changed host still has it (1).
+    const inWhen = rule('ts-when', {
+      // (CEL's `&&` would swallow an error on one side when the other is false: `||` after a false does not.)
+      when: "host.twReuse != 1 && flow.qps > 100.0 || sysctl['net.ipv4.tcp_timestamps'] != '1'",
+      evidence: '[host.twReuse]',
+      remedies: ['  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    why: reuse'],
+    })
+    const inEvidence = rule('ts-evidence', {
+      when: 'host.twReuse != 1 && flow.qps > 100.0',
+      evidence: `[host.twReuse, "sysctl['net.ipv4.tcp_timestamps']"]`,
+      remedies: ['  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    why: reuse'],
+    })
+    const {findings, outcomes} = offered(hostFacts(), topo({name: 'a', qps: 600}), [inWhen, inEvidence])
+    expect(outcomes).toEqual(['a:net.ipv4.tcp_tw_reuse:offered', 'a:net.ipv4.tcp_tw_reuse:offered'])
+    expect(findings.map((f) => [f.id, f.remedies[0]!.after])).toEqual([
+      ['ts-evidence', {twReuse: 1, 'net.ipv4.tcp_timestamps': '1'}],
+      ['ts-when', {twReuse: 1}],
+    ])
+  })
+
+  it('a flow remedy for a rule that reads the other flows, and one for a rule that reads its model', () => {
+    // crowd fires on a flow while some flow runs above 500/s: slowing a alone clears a (b is at
+    // 60/s), slowing b does not clear b (a still runs at 600/s).
+    const crowd = rule('crowd', {when: 'flows.exists(f, f.qps > 500.0) && flow.qps > 1.0', remedies: ['  - flow: {qps: "50"}', '    why: slower']})
+    const {outcomes} = offered(hostFacts(), topo({name: 'a', qps: 600}, {name: 'b', qps: 60}), [crowd])
+    expect(outcomes).toEqual(['a:qps:offered', 'b:qps:rejected'])
+    // The model of the changed flow on the whole host: 600/s closing first from 28,232 ports
+    // runs out; at 50/s it does not (50 × 60 = 3,000 ports in TIME_WAIT).
+    const exhausted = rule('exhausted', {
+      when: 'size(flows) > 0 && model.portExhaustion',
+      evidence: '[model.qps]',
+      remedies: ['  - flow: {qps: "50"}', '    why: slower', '  - flow: {qps: "590"}', '    why: barely'],
+    })
+    const out = offered(hostFacts(), topo({name: 'a', qps: 600, closes_first: 'client'}, {name: 'b', qps: 10}), [exhausted])
+    expect(out.outcomes).toEqual(['a:qps:offered', 'a:qps:rejected'])
+    expect(out.findings[0]!.remedies[0]!.after).toEqual({qps: 50})
+  })
+})
