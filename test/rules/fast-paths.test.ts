@@ -280,3 +280,72 @@ describe('a remedy\'s re-check takes the fast paths and gives the whole host\'s 
     expect(out.findings[0]!.remedies[0]!.after).toEqual({qps: 50})
   })
 })
+
+describe('which rules and flows the shortcuts ask, and in what order', () => {
+  // A rule file with a severity and a kernel-fact gate (the rule helper above has neither).
+  function gated(id: string, severity: string, facts: string[], when: string, appliesTo = 'client'): LoadedRule {
+    writeFileSync(
+      join(dir, `${id}.yaml`),
+      [`id: ${id}`, 'title: t', `severity: ${severity}`, `applies_to: ${appliesTo}`, ...(facts.length ? [`facts: [${facts.join(', ')}]`] : []), `when: ${JSON.stringify(when)}`, 'message: m', 'evidence: [host.flowCount]', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {qps: 600}}]', '  passes: [{flow: {qps: 1}}]', ''].join('\n'),
+    )
+    return loadRules(dir).find((r) => r.id === id)!
+  }
+
+  it('only rules at or above the severity asked, and only those whose kernel facts hold', () => {
+    // Kernel 6.8: tcp_tw_reuse_delay (6.14) is not there, per-destination port tables (5.12) are.
+    const rules = [
+      gated('w', 'warning', [], 'flow.qps > 1.0'),
+      gated('i', 'info', [], 'flow.qps > 1.0'),
+      gated('c', 'critical', [], 'flow.qps > 1.0'),
+      gated('new', 'critical', ['tw_reuse_delay_sysctl'], 'flow.qps > 1.0'),
+      gated('old', 'critical', ['port_per_destination_table'], 'flow.qps > 1.0'),
+      gated('h-new', 'critical', ['tw_reuse_delay_sysctl'], 'host.flowCount > 0', 'host'),
+    ]
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 600})
+    const warnings = ['w:a', 'c:a', 'old:a', 'w:b', 'c:b', 'old:b']
+    // The unchanged host, a host-wide change (tcp_fin_timeout), a one-flow change (a's keep-alive).
+    expect([...both(hostFacts(), t, rules, {}, {minSeverity: 'warning'})].sort()).toEqual([...warnings].sort())
+    expect([...both(hostFacts(), t, rules, {'net.ipv4.tcp_fin_timeout': '30'}, {minSeverity: 'warning'})].sort()).toEqual([...warnings].sort())
+    expect(both(hostFacts(), t, rules, {}, {minSeverity: 'warning', flow: {name: 'a', patch: {keepalive: true}}})).toEqual(['w:a', 'c:a', 'old:a'])
+    expect(both(hostFacts(), t, rules, {}, {minSeverity: 'critical', flow: {name: 'a', patch: {qps: 700}}})).toEqual(['c:a', 'old:a'])
+    expect(both(hostFacts(), t, rules, {}, {minSeverity: 'info', flow: {name: 'b', patch: {qps: 700}}})).toEqual(['w:b', 'i:b', 'c:b', 'old:b'])
+  })
+
+  it('a rule for clients is not asked about a server, on either path', () => {
+    // The server's change moves nothing for a client rule; an `any` rule sees it.
+    const client = gated('busy', 'warning', [], 'flow.qps > 100.0')
+    const any = gated('busy-any', 'warning', [], 'flow.qps > 100.0', 'any')
+    const t = topo({name: 'a', qps: 10}, {name: 's', role: 'server', qps: 10, closes_first: 'server'})
+    expect(both(hostFacts(), t, [client, any], {}, {flow: {name: 's', patch: {qps: 600}}})).toEqual(['busy-any:s'])
+    expect(both(hostFacts(), t, [client, any], {'net.ipv4.tcp_fin_timeout': '30'}, {flow: {name: 's', patch: {qps: 600}}})).toEqual(['busy-any:s'])
+  })
+
+  it('a one-flow change that needs the whole host for one rule still asks only that flow of the others', () => {
+    // crowd reads every flow (the whole changed host is evaluated); busy reads a's own qps.
+    // Slowing a to 50/s: crowd still fires on a (b runs at 600/s), busy no longer does, and b,
+    // unchanged, is not in the answer (a one-flow change is asked about that flow only).
+    const crowd = rule('crowd', {when: 'flows.exists(f, f.qps > 500.0) && flow.qps > 1.0'})
+    const busy = rule('busy', {when: 'flow.qps > 100.0'})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 600})
+    expect(both(hostFacts(), t, [crowd, busy], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual(['crowd:a'])
+  })
+
+  it('a host-wide change that re-models some flows: the others keep their verdicts, in flow order', () => {
+    // A narrower ip_local_port_range moves the clients' usable ports (28,232 to 11,000) and
+    // not the servers' (what their clients use, the default range here): the clients stop
+    // firing, the servers between them keep firing.
+    const ports = gated('ports', 'warning', [], 'model.usablePorts > 20000', 'any')
+    const mixed = topo({name: 'c1', qps: 10}, {name: 's1', role: 'server', qps: 10}, {name: 'c2', qps: 10}, {name: 's2', role: 'server', qps: 10})
+    expect(both(hostFacts(), mixed, [ports], {})).toEqual(['ports:c1', 'ports:s1', 'ports:c2', 'ports:s2'])
+    expect(both(hostFacts(), mixed, [ports], {'net.ipv4.ip_local_port_range': '40000 50999'})).toEqual(['ports:s1', 'ports:s2'])
+    // And back: from the narrow range to the wide one, the clients start firing in their places.
+    const narrow = hostFacts({'net.ipv4.ip_local_port_range': '40000 50999'})
+    expect(both(narrow, mixed, [ports], {})).toEqual(['ports:s1', 'ports:s2'])
+    expect(both(narrow, mixed, [ports], {'net.ipv4.ip_local_port_range': '32768 60999'})).toEqual(['ports:c1', 'ports:s1', 'ports:c2', 'ports:s2'])
+    // A client rule is not asked about the servers a change re-models (tcp_max_tw_buckets moves
+    // only servers that close first): the clients keep their verdicts and the servers stay out.
+    const clientPorts = gated('client-ports', 'warning', [], 'model.usablePorts > 20000')
+    const closing = topo({name: 'c1', qps: 10}, {name: 's1', role: 'server', qps: 600, closes_first: 'server'}, {name: 'c2', qps: 10})
+    expect(both(hostFacts(), closing, [clientPorts], {'net.ipv4.tcp_max_tw_buckets': '5000'})).toEqual(['client-ports:c1', 'client-ports:c2'])
+  })
+})
