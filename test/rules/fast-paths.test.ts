@@ -349,3 +349,54 @@ describe('which rules and flows the shortcuts ask, and in what order', () => {
     expect(both(hostFacts(), closing, [clientPorts], {'net.ipv4.tcp_max_tw_buckets': '5000'})).toEqual(['client-ports:c1', 'client-ports:c2'])
   })
 })
+
+describe('what a shortcut cannot compute is left to the whole host (deferred host fields)', () => {
+  // The host of test/rules/host-remedies.test.ts: a (1,200/s, closing first toward one
+  // destination) needs 72,000 ports and has 64,512; it gets by because the host, at 88,512
+  // TIME_WAIT entries, overflows its 70,000 cap: host.twOverflowKeepsPortsFor is [a].
+  const facts = () => hostFacts({'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_max_tw_buckets': '70000', 'net.ipv4.tcp_tw_reuse_delay': '1000'})
+  const t = () => topo({name: 'a', qps: 1200, closes_first: 'client', peer: '198.18.0.10:80'}, {name: 'b', qps: 400, closes_first: 'client', peer: '198.18.0.11:80'})
+  const outcomes = (rules: LoadedRule[]) => {
+    const trials: RemedyTrial[] = []
+    const fast = evaluateHost(facts(), t(), rules, {onRemedy: (x) => trials.push(x), judgeOnHost: false})
+    expect(fast).toEqual(evaluateHost(facts(), t(), rules, {judgeOnHost: false, exhaustive: true}))
+    return trials.map((x) => `${x.flow}:${x.outcome}`)
+  }
+
+  it('host.twOverflowKeepsPortsFor after a settings change (tcp_fin_timeout moves no TIME_WAIT entry)', () => {
+    const r = rule('kept', {
+      when: '(size(host.twOverflowKeepsPortsFor) > 0 || host.finTimeoutSeconds > 30) && flow.qps > 100.0',
+      remedies: ['  - sysctl: {net.ipv4.tcp_fin_timeout: "30"}', '    why: shorter'],
+    })
+    // a is still kept by the overflow with the shorter FIN timeout: the finding stays, on both flows.
+    expect(outcomes([r])).toEqual(['a:rejected', 'b:rejected'])
+  })
+
+  it('host.twCapIsCollisionRemedy after a settings change', () => {
+    // A server whose 8 senders share one address, under a 282-entry cap: the cap is a collision
+    // remedy (test above); tcp_fin_timeout does not change that.
+    const r = rule('capped', {
+      applies_to: 'any',
+      when: '(host.twCapIsCollisionRemedy || host.finTimeoutSeconds > 30) && flow.qps > 100.0',
+      remedies: ['  - sysctl: {net.ipv4.tcp_fin_timeout: "30"}', '    why: shorter'],
+    })
+    const facts282 = hostFacts({'net.ipv4.tcp_max_tw_buckets': '282'})
+    const servers = topo({name: 's', role: 'server', qps: 600, closes_first: 'server', keepalive: true, senders: 8})
+    const trials: RemedyTrial[] = []
+    const fast = evaluateHost(facts282, servers, [r], {onRemedy: (x) => trials.push(x), judgeOnHost: false})
+    expect(fast).toEqual(evaluateHost(facts282, servers, [r], {judgeOnHost: false, exhaustive: true}))
+    expect(trials.map((x) => `${x.flow}:${x.outcome}`)).toEqual(['s:rejected'])
+  })
+
+  it('host.twOverflowKeepsPortsFor after a one-flow change that moves no TIME_WAIT entry', () => {
+    // More server endpoints for b widen its tuple space; its 400 × 60 = 24,000 entries stay, so
+    // the host still overflows and a is still kept by it: b's finding stays. For a itself, two
+    // endpoints give it 2 × 64,512 tuples for its 72,000 in TIME_WAIT: it no longer needs the
+    // overflow, the list is empty, and a's finding clears.
+    const r = rule('kept-flow', {
+      when: '(size(host.twOverflowKeepsPortsFor) > 0 || flow.server_endpoints < 2) && flow.qps > 100.0',
+      remedies: ['  - flow: {server_endpoints: "2"}', '    why: more'],
+    })
+    expect(outcomes([r])).toEqual(['a:offered', 'b:rejected'])
+  })
+})
