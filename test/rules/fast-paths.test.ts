@@ -400,3 +400,26 @@ describe('what a shortcut cannot compute is left to the whole host (deferred hos
     expect(outcomes([r])).toEqual(['a:offered', 'b:rejected'])
   })
 })
+
+describe('host judgement through the engine: the created findings\' fixes', () => {
+  it('a created flow finding takes its first offered sysctl remedy, a created host finding its own', () => {
+    // A (a flow warning) is cleared by tcp_fin_timeout 30. That setting makes B fire on flow b
+    // and host rule H fire, both warnings, neither there before: A's remedy must come with their
+    // fixes. B's remedies, in order: a flow change (no sysctl: not a fix), nf_conntrack_max 2000
+    // (B still fires: 2000 > 1000; rejected), tcp_tw_reuse 1 (clears B: its fix). H's: nf_conntrack_max
+    // 500. Together (fin 30, reuse 1, conntrack 500) nothing fires: the combination holds.
+    const a = rule('a-rule', {when: 'host.finTimeoutSeconds > 30 && flow.qps > 100.0', remedies: ['  - sysctl: {net.ipv4.tcp_fin_timeout: "30"}', '    why: shorter']})
+    const b = rule('b-rule', {
+      when: 'host.finTimeoutSeconds <= 30 && host.twReuse != 1 && host.conntrackMax > 1000 && flow.qps < 100.0 && flow.qps > 5.0',
+      remedies: ['  - flow: {qps: "1"}', '    why: slower', '  - sysctl: {net.netfilter.nf_conntrack_max: "2000"}', '    why: smaller', '  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    why: reuse'],
+    })
+    const h = rule('h-rule', {applies_to: 'host', when: 'host.finTimeoutSeconds <= 30 && host.conntrackMax > 1000', evidence: '[host.conntrackMax]', remedies: ['  - sysctl: {net.netfilter.nf_conntrack_max: "500"}', '    why: smaller']})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 10})
+    const report = evaluateHost(hostFacts(), t, [a, b, h])
+    expect(report).toEqual(evaluateHost(hostFacts(), t, [a, b, h], {exhaustive: true}))
+    expect(report.findings.map((f) => `${f.id}:${f.flow}`)).toEqual(['a-rule:a'])
+    const [remedy] = report.findings[0]!.remedies
+    expect(remedy?.sysctl).toEqual({'net.ipv4.tcp_fin_timeout': '30', 'net.ipv4.tcp_tw_reuse': '1', 'net.netfilter.nf_conntrack_max': '500'})
+    expect(remedy?.combinedWith).toEqual(['b-rule:b', 'h-rule'])
+  })
+})
