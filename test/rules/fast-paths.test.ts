@@ -13,7 +13,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {parseKernel} from '../../src/facts/kernel.js'
 import type {Facts} from '../../src/facts/types.js'
-import {evaluateHost, firedWith, type RemedyTrial} from '../../src/rules/engine.js'
+import {evaluateHost, firedWith, isLocalRule, type RemedyTrial} from '../../src/rules/engine.js'
 import {loadRules, type LoadedRule} from '../../src/rules/load.js'
 import type {Topology} from '../../src/topology/types.js'
 import {makeFlow, type TestFlow} from '../flow.js'
@@ -421,5 +421,41 @@ describe('host judgement through the engine: the created findings\' fixes', () =
     const [remedy] = report.findings[0]!.remedies
     expect(remedy?.sysctl).toEqual({'net.ipv4.tcp_fin_timeout': '30', 'net.ipv4.tcp_tw_reuse': '1', 'net.netfilter.nf_conntrack_max': '500'})
     expect(remedy?.combinedWith).toEqual(['b-rule:b', 'h-rule'])
+  })
+})
+
+describe('a local rule is re-checked on its flow alone only where that is its model on the host', () => {
+  it('which rules are local: they read their flow, its model and the host\'s settings, nothing made from the other flows', () => {
+    const local = (when: string, evidence = '[flow.qps]') => isLocalRule(rule(`l${Math.abs(when.length * 31 + evidence.length)}`, {when, evidence}))
+    expect(local('host.twReuse != 1 && model.qps > 1.0 && flow.qps > 1.0')).toBe(true)
+    expect(local('flow.qps > 1.0', '[host.portRangeLow, host.usablePorts]')).toBe(true)
+    // host.timeWaitTuples is a total over every flow; `host[...]` cannot be followed; flows/models are the others.
+    expect(local('host.twReuse != 1 && host.timeWaitTuples > 1')).toBe(false)
+    expect(local("host['twReuse'] != 1")).toBe(false)
+    expect(local('size(flows) > 1')).toBe(false)
+    expect(local('flow.qps > 1.0', '[models]')).toBe(false)
+  })
+
+  it('a flow the overflow keeps from running out is re-checked on the whole host, not alone', () => {
+    // The host of the deferred-fields tests: on it a does not run out of ports (the overflow,
+    // 88,512 entries over a 70,000 cap, keeps a share of its closes out of TIME_WAIT). Alone it
+    // would keep 70,000 entries (its own overflow is smaller) on 64,512 ports and run out. The
+    // rule is local (settings, flow, model); its remedy sets a sysctl and patches the flow (with
+    // the value it has), so it takes the re-run path. With tcp_fin_timeout 30 the rule fires
+    // where the flow does not run out: on the whole host, a and b still fire (rejected); on
+    // a alone it would clear.
+    const r = rule('kept-local', {
+      when: 'host.finTimeoutSeconds > 30 || !model.portExhaustion',
+      evidence: '[model.portExhaustion]',
+      remedies: ['  - sysctl: {net.ipv4.tcp_fin_timeout: "30"}', '    flow: {server_endpoints: "1"}', '    why: shorter'],
+    })
+    expect(isLocalRule(r)).toBe(true)
+    const facts = hostFacts({'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_max_tw_buckets': '70000', 'net.ipv4.tcp_tw_reuse_delay': '1000'})
+    const t = topo({name: 'a', qps: 1200, closes_first: 'client', peer: '198.18.0.10:80'}, {name: 'b', qps: 400, closes_first: 'client', peer: '198.18.0.11:80'})
+    const trials: RemedyTrial[] = []
+    const fast = evaluateHost(facts, t, [r], {onRemedy: (x) => trials.push(x), judgeOnHost: false})
+    expect(fast).toEqual(evaluateHost(facts, t, [r], {judgeOnHost: false, exhaustive: true}))
+    expect(fast.model.flows.map((m) => m.portExhaustion)).toEqual([false, false])
+    expect(trials.map((x) => `${x.flow}:${x.outcome}`)).toEqual(['a:rejected', 'b:rejected'])
   })
 })
