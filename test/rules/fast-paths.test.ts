@@ -414,10 +414,12 @@ describe('host judgement through the engine: the created findings\' fixes', () =
       remedies: ['  - flow: {qps: "1"}', '    why: slower', '  - sysctl: {net.netfilter.nf_conntrack_max: "2000"}', '    why: smaller', '  - sysctl: {net.ipv4.tcp_tw_reuse: "1"}', '    why: reuse'],
     })
     const h = rule('h-rule', {applies_to: 'host', when: 'host.finTimeoutSeconds <= 30 && host.conntrackMax > 1000', evidence: '[host.conntrackMax]', remedies: ['  - sysctl: {net.netfilter.nf_conntrack_max: "500"}', '    why: smaller']})
+    // And a finding with no remedy at all (judgement still runs for the others).
+    const plain = rule('plain', {severity: 'info', when: 'flow.qps > 5.0'})
     const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 10})
-    const report = evaluateHost(hostFacts(), t, [a, b, h])
-    expect(report).toEqual(evaluateHost(hostFacts(), t, [a, b, h], {exhaustive: true}))
-    expect(report.findings.map((f) => `${f.id}:${f.flow}`)).toEqual(['a-rule:a'])
+    const report = evaluateHost(hostFacts(), t, [a, b, h, plain])
+    expect(report).toEqual(evaluateHost(hostFacts(), t, [a, b, h, plain], {exhaustive: true}))
+    expect(report.findings.map((f) => `${f.id}:${f.flow}`)).toEqual(['a-rule:a', 'plain:a', 'plain:b'])
     const [remedy] = report.findings[0]!.remedies
     expect(remedy?.sysctl).toEqual({'net.ipv4.tcp_fin_timeout': '30', 'net.ipv4.tcp_tw_reuse': '1', 'net.netfilter.nf_conntrack_max': '500'})
     expect(remedy?.combinedWith).toEqual(['b-rule:b', 'h-rule'])
@@ -457,5 +459,29 @@ describe('a local rule is re-checked on its flow alone only where that is its mo
     expect(fast).toEqual(evaluateHost(facts, t, [r], {judgeOnHost: false, exhaustive: true}))
     expect(fast.model.flows.map((m) => m.portExhaustion)).toEqual([false, false])
     expect(trials.map((x) => `${x.flow}:${x.outcome}`)).toEqual(['a:rejected', 'b:rejected'])
+  })
+})
+
+describe('a remedy whose template gives nothing usable', () => {
+  it('NaN and an empty value are "no-value", like null, for a sysctl and for a flow field', () => {
+    const r = rule('nothing', {
+      when: 'flow.qps > 100.0',
+      remedies: [
+        "  - sysctl: {net.ipv4.tcp_fin_timeout: '{{ flow.qps * 0.0 / 0.0 }}'}",
+        '    why: nan',
+        "  - sysctl: {net.ipv4.tcp_fin_timeout: \"{{ '' }}\"}",
+        '    why: empty',
+        "  - flow: {qps: '{{ flow.qps * 0.0 / 0.0 }}'}",
+        '    why: nan',
+        "  - flow: {peer: \"{{ '' }}\"}",
+        '    why: empty',
+        "  - flow: {qps: '{{ flow.qps / 12.0 }}'}",
+        '    why: a real one',
+      ],
+    })
+    const trials: RemedyTrial[] = []
+    const report = evaluateHost(hostFacts(), topo({name: 'a', qps: 600}), [r], {onRemedy: (x) => trials.push(x)})
+    expect(trials.map((x) => x.outcome)).toEqual(['no-value', 'no-value', 'no-value', 'no-value', 'offered'])
+    expect(report.findings[0]!.remedies.map((x) => x.flow)).toEqual([{qps: 50}])
   })
 })
