@@ -485,3 +485,19 @@ describe('a remedy whose template gives nothing usable', () => {
     expect(report.findings[0]!.remedies.map((x) => x.flow)).toEqual([{qps: 50}])
   })
 })
+
+describe('whole-host re-runs shared between equal patches', () => {
+  it('two remedies of a host rule that set the same key to different values are two re-runs', () => {
+    // Fires while tcp_fin_timeout is above 30 s: 45 leaves it firing (rejected), 30 clears it.
+    const r = rule('fin-host', {
+      applies_to: 'host',
+      when: 'host.finTimeoutSeconds > 30',
+      evidence: '[host.finTimeoutSeconds]',
+      remedies: ['  - sysctl: {net.ipv4.tcp_fin_timeout: "45"}', '    why: a bit', '  - sysctl: {net.ipv4.tcp_fin_timeout: "30"}', '    why: enough', '  - sysctl: {net.ipv4.tcp_fin_timeout: "45"}', '    why: a bit again'],
+    })
+    const trials: RemedyTrial[] = []
+    const report = evaluateHost(hostFacts(), topo({name: 'a', qps: 50}), [r], {onRemedy: (x) => trials.push(x)})
+    expect(trials.map((x) => x.outcome)).toEqual(['rejected', 'offered', 'rejected'])
+    expect(report.findings[0]!.remedies.map((x) => x.after)).toEqual([{finTimeoutSeconds: 30}])
+  })
+})
