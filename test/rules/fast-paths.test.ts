@@ -457,7 +457,7 @@ describe('a local rule is re-checked on its flow alone only where that is its mo
     const trials: RemedyTrial[] = []
     const fast = evaluateHost(facts, t, [r], {onRemedy: (x) => trials.push(x), judgeOnHost: false})
     expect(fast).toEqual(evaluateHost(facts, t, [r], {judgeOnHost: false, exhaustive: true}))
-    expect(fast.model.flows.map((m) => m.portExhaustion)).toEqual([false, false])
+    expect(fast.model!.flows.map((m) => m.portExhaustion)).toEqual([false, false])
     expect(trials.map((x) => `${x.flow}:${x.outcome}`)).toEqual(['a:rejected', 'b:rejected'])
   })
 })
