@@ -501,3 +501,41 @@ describe('whole-host re-runs shared between equal patches', () => {
     expect(report.findings[0]!.remedies.map((x) => x.after)).toEqual([{finTimeoutSeconds: 30}])
   })
 })
+
+describe('gates, values and wording of remedies', () => {
+  it('a rule gated on two kernel facts needs both; a remedy whose fact does not hold is gated', () => {
+    // Kernel 6.8 has per-destination port tables (5.12), not tcp_tw_reuse_delay (6.14).
+    const both2 = rule('two-facts', {when: 'flow.qps > 1.0'})
+    const gatedRule = {...both2, facts: ['port_per_destination_table', 'tw_reuse_delay_sysctl']}
+    expect(evaluateHost(hostFacts(), topo({name: 'a', qps: 50}), [gatedRule]).findings).toEqual([])
+    const r = rule('gated-remedy', {when: 'flow.qps > 100.0', remedies: ['  - flow: {qps: "50"}', '    why: w', '    facts: [tw_reuse_delay_sysctl]', '  - flow: {qps: "50"}', '    why: w']})
+    const trials: RemedyTrial[] = []
+    evaluateHost(hostFacts(), topo({name: 'a', qps: 600}), [r], {onRemedy: (x) => trials.push(x)})
+    expect(trials.map((x) => x.outcome)).toEqual(['gated', 'offered'])
+  })
+
+  it('one value with nothing usable is enough for no-value; why and action print numbers for people', () => {
+    const r = rule('half', {
+      when: 'flow.qps > 100.0',
+      remedies: [
+        "  - sysctl: {net.ipv4.tcp_fin_timeout: '30', net.ipv4.tcp_syn_retries: '{{ flow.qps * 0.0 / 0.0 }}'}",
+        '    why: half',
+        "  - flow: {qps: '50'}",
+        "    why: '{{ flow.qps * 10.0 }} connects per 10 s'",
+        "    action: 'pool {{ flow.qps * 10.0 }}'",
+      ],
+    })
+    const trials: RemedyTrial[] = []
+    const report = evaluateHost(hostFacts(), topo({name: 'a', qps: 600}), [r], {onRemedy: (x) => trials.push(x)})
+    expect(trials.map((x) => x.outcome)).toEqual(['no-value', 'offered'])
+    expect(report.findings[0]!.remedies.map((x) => [x.why, x.action])).toEqual([['6,000 connects per 10 s', 'pool 6,000']])
+  })
+
+  it('on a one-flow change, a host rule reading `flows` and a flow rule reading `models` get the whole host', () => {
+    const h = rule('flows-host', {applies_to: 'host', when: 'flows.exists(f, f.qps > 500.0)', evidence: '[host.flowCount]'})
+    const f = rule('models-flow', {when: 'models.exists(m, m.qps > 500.0)'})
+    const t = topo({name: 'a', qps: 600}, {name: 'b', qps: 60})
+    expect(both(hostFacts(), t, [h, f], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
+    expect(both(hostFacts(), t, [h, f], {}, {flow: {name: 'b', patch: {qps: 700}}})).toEqual(['flows-host', 'models-flow:b'])
+  })
+})
