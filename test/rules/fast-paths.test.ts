@@ -154,6 +154,9 @@ describe('a one-flow change is judged on that flow and the host\'s totals', () =
     expect(both(hostFacts(), t, [byFlow, byModel], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
     expect(both(hostFacts(), t, [byFlow, byModel], {}, {flow: {name: 'a', patch: {keepalive: true}}})).toEqual(['busy:a', 'busy-model:a'])
     expect(both(hostFacts(), topo({name: 'a', qps: 10}), [byFlow, byModel], {}, {flow: {name: 'a', patch: {qps: 500}}})).toEqual(['busy:a', 'busy-model:a'])
+    // A rule reading two fields of the flow: one changed is enough to evaluate it again.
+    const two = rule('busy-open', {when: 'flow.qps > 100.0 && !flow.keepalive'})
+    expect(both(hostFacts(), t, [two], {}, {flow: {name: 'a', patch: {qps: 50}}})).toEqual([])
   })
 
   it('a host rule reading a host total the flow moves (TIME_WAIT entries) is evaluated again', () => {
