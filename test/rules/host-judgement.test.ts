@@ -195,3 +195,25 @@ describe('judgeRemediesOnHost: what counts as the remedy\'s own finding coming b
     expect(info.remedies[0]?.combinedWith).toEqual(['b:f2'])
   })
 })
+
+describe('judgeRemediesOnHost: the combination', () => {
+  it('another rule still firing on the finding\'s flow, as before, does not undo it', () => {
+    // x fires on f1 before and after; reuse creates b on f2, whose fix clears it. Only a on f1
+    // (the finding itself) coming back would undo the remedy.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const x: Fired = {id: 'x', flow: 'f1', severity: 'warning'}
+    const fix: Remedy = {sysctl: {'k.fix': '1'}, why: 'x', after: {}}
+    const {h} = hooks((s) => (s['k.fix'] ? [x] : s['net.ipv4.tcp_tw_reuse'] ? [x, {id: 'b', flow: 'f2', severity: 'warning'}] : [{id: 'a', flow: 'f1', severity: 'warning'}, x]), {b: fix})
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies[0]?.combinedWith).toEqual(['b:f2'])
+  })
+
+  it('a fix that sets one of the remedy\'s keys to another value is refused, even where that value would hold', () => {
+    // With tcp_tw_reuse 2 nothing fires at all: taking the fix's value would "hold", but it is
+    // not the remedy any more.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const {h} = hooks((s) => (s['net.ipv4.tcp_tw_reuse'] === '1' ? [{id: 'b', flow: 'f2', severity: 'warning'}] : s['net.ipv4.tcp_tw_reuse'] === '2' ? [] : [{id: 'a', flow: 'f1', severity: 'warning'}]), {b: {sysctl: {'net.ipv4.tcp_tw_reuse': '2'}, why: 'x', after: {}}})
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies).toEqual([])
+  })
+})
