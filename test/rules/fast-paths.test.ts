@@ -542,3 +542,17 @@ describe('gates, values and wording of remedies', () => {
     expect(both(hostFacts(), t, [h, f], {}, {flow: {name: 'b', patch: {qps: 700}}})).toEqual(['flows-host', 'models-flow:b'])
   })
 })
+
+describe('a host-wide change on a host whose overflow keeps a flow from running out', () => {
+  it('host.twOverflowKeepsPortsFor after a new tcp_max_tw_buckets: the flows that run out on their first pass only', () => {
+    // b (400/s, 24,000 entries toward its own destination) never runs out; a (1,200/s, 72,000
+    // entries on 64,512 ports) runs out alone. With the cap at 75,000 the host's 88,512 entries
+    // still overflow (share 1 − 75,000/88,512 = 15.3 %): a keeps 61,000 entries and gets by, so
+    // the list is [a]; b, which would not run out anyway, is not in it.
+    const r = rule('kept-one', {applies_to: 'host', when: 'size(host.twOverflowKeepsPortsFor) == 1', evidence: '[host.twOverflowKeepsPortsFor]'})
+    const facts = hostFacts({'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_max_tw_buckets': '70000', 'net.ipv4.tcp_tw_reuse_delay': '1000'})
+    const t = topo({name: 'b', qps: 400, closes_first: 'client', peer: '198.18.0.11:80'}, {name: 'a', qps: 1200, closes_first: 'client', peer: '198.18.0.10:80'})
+    expect(both(facts, t, [r], {})).toEqual(['kept-one'])
+    expect(both(facts, t, [r], {'net.ipv4.tcp_max_tw_buckets': '75000'})).toEqual(['kept-one'])
+  })
+})
