@@ -179,3 +179,13 @@ describe('the report\'s order and its messages', () => {
     expect(f.message).toBe('6,000 connects/s')
   })
 })
+
+describe('the flow a rule sees', () => {
+  it('is the declaration with behind_nat: whether it names a NAT', () => {
+    const r = rule({applies_to: 'any', when: 'flow.behind_nat', evidence: '[flow.behind_nat]'})
+    const natted = makeFlow({name: 'natted', role: 'client', qps: 10, nat: {port_range: [1024, 65535]}})
+    const direct = makeFlow({name: 'direct', role: 'client', qps: 10})
+    const report = evaluateHost(facts, {file: 't.yaml', waivers: [], flows: [direct, natted]}, [r], {judgeOnHost: false})
+    expect(report.findings.map((f) => [f.flow, f.evidence])).toEqual([['natted', {behind_nat: true}]])
+  })
+})

@@ -72,6 +72,11 @@ describe('evaluateHost', () => {
     expect(file.findings.find((f) => f.id === 'client-port-exhaustion')!.waived).toEqual({reason: 'pool lands in May'})
     const fileOther = evaluateHost(facts, topo({waivers: [{id: 'client-port-exhaustion', flow: 'to-db', reason: 'r'}]}), rules)
     expect(fileOther.findings.find((f) => f.id === 'client-port-exhaustion')!.waived).toBeUndefined()
+    // A topology waiver without a flow waives the rule on every flow; a waiver of another rule, none.
+    const fileAll = evaluateHost(facts, topo({waivers: [{id: 'client-port-exhaustion', reason: 'all of them'}]}), rules)
+    expect(fileAll.findings.find((f) => f.id === 'client-port-exhaustion')!.waived).toEqual({reason: 'all of them'})
+    const otherRule = evaluateHost(facts, topo({waivers: [{id: 'keepalive-off', flow: 'to-cache', reason: 'r'}]}), rules, {waive: ['keepalive-off:to-cache', 'keepalive-off']})
+    expect(otherRule.findings.find((f) => f.id === 'client-port-exhaustion')!.waived).toBeUndefined()
   })
 
   it('reports every remedy trial with the flow, what it sets and its outcome', () => {

@@ -62,4 +62,16 @@ describe('the CEL host context', () => {
       }
     }
   })
+
+  it('the same for a host whose kernel is unknown and which reserves ports in its range', () => {
+    // No kernel.osrelease and no --kernel: kernelKnown false, kernelRelease ''; reserved ports
+    // 40000-40099 and 50000 inside 32768-60999 (101 of its 28,232 ports).
+    const facts = {source: 'x', kernel: null, sysctls: {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.ip_local_reserved_ports': '40000-40099,50000'}, counters: {}}
+    const params = hostParams(facts)
+    const host = runModel(params, [makeFlow({name: 'a', role: 'client', closes_first: 'client', qps: 50})]).host
+    const got = hostContext(params, host, 1)
+    expect(Object.keys(got)).toEqual(Object.keys(reference(params, host, 1)))
+    expect(sameValue(got, reference(params, host, 1))).toBe(true)
+    expect([got.kernelKnown, got.kernelRelease, got.reservedPorts, got.reservedInRange, got.usablePorts]).toEqual([false, '', [[40000, 40099], [50000, 50000]], 101, 28131])
+  })
 })

@@ -141,3 +141,79 @@ describe('judgeRemediesOnHost', () => {
     expect(c2.calls[1]).toEqual({sysctl: {}, patches: [], minSeverity: 'warning', onlyFlow: undefined})
   })
 })
+
+describe('judgeRemediesOnHost: what counts as the remedy\'s own finding coming back', () => {
+  it('the same rule still firing on another flow, as it did before, is neither created nor the finding back', () => {
+    // Before: a fires on f1 (this finding) and on f3. With reuse: a stays on f3 (it was there
+    // before, so nothing new), and b appears on f2; with b's fix as well, b is gone. The
+    // finding itself (a on f1) never comes back: the combination holds.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const fix: Remedy = {sysctl: {'net.ipv4.tcp_max_tw_buckets': '9000'}, why: 'cap', after: {}}
+    const onF3: Fired = {id: 'a', flow: 'f3', severity: 'warning'}
+    const {h} = hooks((s) => (s['net.ipv4.tcp_max_tw_buckets'] ? [onF3] : s['net.ipv4.tcp_tw_reuse'] ? [onF3, {id: 'b', flow: 'f2', severity: 'warning'}] : [{id: 'a', flow: 'f1', severity: 'warning'}, onF3]), {b: fix})
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies.map((r) => r.combinedWith)).toEqual([['b:f2']])
+  })
+
+  it('the remedy alone is judged only on what it creates: its own finding in that state is the engine\'s re-check, not judgement\'s', () => {
+    // The hooks say a still fires on f1 with the remedy alone, and nothing new fires. Judgement
+    // asks only "does it create a finding as severe"; the check that the combination does not
+    // bring the finding back applies once something was added (round 1 on), so it is offered.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const {h} = hooks(() => [{id: 'a', flow: 'f1', severity: 'warning'}])
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies).toEqual([reuse])
+  })
+
+  it('a created finding exactly as severe counts; a less severe one does not, a more severe one does', () => {
+    // Created at the finding's own severity (warning) and above (critical) must be fixed;
+    // below it (info) is left alone.
+    for (const [sev, combined] of [['info', false], ['warning', true], ['critical', true]] as const) {
+      const f = finding('a', 'warning', [reuse], 'f1')
+      const fix: Remedy = {sysctl: {'k.fix': '1'}, why: 'x', after: {}}
+      const {h} = hooks((s) => (s['k.fix'] ? [] : s['net.ipv4.tcp_tw_reuse'] ? [{id: 'b', flow: 'f2', severity: sev}] : [{id: 'a', flow: 'f1', severity: 'warning'}]), {b: fix})
+      judgeRemediesOnHost([f], h)
+      expect(f.remedies[0]?.combinedWith !== undefined).toBe(combined)
+    }
+  })
+
+  it('many findings on one state: what it creates is worked out per severity (32 or more fired)', () => {
+    // 40 flows fire x (info) before and after; the remedy adds b on f2 (warning) in a state with
+    // 41 fired entries. A warning finding must get the fix; an info finding as well (b is as
+    // severe as info and more); a critical finding keeps its remedy alone (b is less severe).
+    const many: Fired[] = Array.from({length: 40}, (_, i) => ({id: 'x', flow: `n${i}`, severity: 'info'}))
+    const fix: Remedy = {sysctl: {'k.fix': '1'}, why: 'x', after: {}}
+    const withReuse = [...many, {id: 'b', flow: 'f2', severity: 'warning' as Severity}]
+    const before = [...many, {id: 'a', flow: 'f1', severity: 'critical' as Severity}, {id: 'w', flow: 'f4', severity: 'warning' as Severity}, {id: 'i', flow: 'f5', severity: 'info' as Severity}]
+    const {h} = hooks((s) => (s['k.fix'] ? many : s['net.ipv4.tcp_tw_reuse'] ? withReuse : before), {b: fix})
+    const crit = finding('a', 'critical', [reuse], 'f1')
+    const warn = finding('w', 'warning', [reuse], 'f4')
+    const info = finding('i', 'info', [reuse], 'f5')
+    judgeRemediesOnHost([info, crit, warn], h)
+    expect(crit.remedies).toEqual([reuse])
+    expect(warn.remedies[0]?.combinedWith).toEqual(['b:f2'])
+    expect(info.remedies[0]?.combinedWith).toEqual(['b:f2'])
+  })
+})
+
+describe('judgeRemediesOnHost: the combination', () => {
+  it('another rule still firing on the finding\'s flow, as before, does not undo it', () => {
+    // x fires on f1 before and after; reuse creates b on f2, whose fix clears it. Only a on f1
+    // (the finding itself) coming back would undo the remedy.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const x: Fired = {id: 'x', flow: 'f1', severity: 'warning'}
+    const fix: Remedy = {sysctl: {'k.fix': '1'}, why: 'x', after: {}}
+    const {h} = hooks((s) => (s['k.fix'] ? [x] : s['net.ipv4.tcp_tw_reuse'] ? [x, {id: 'b', flow: 'f2', severity: 'warning'}] : [{id: 'a', flow: 'f1', severity: 'warning'}, x]), {b: fix})
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies[0]?.combinedWith).toEqual(['b:f2'])
+  })
+
+  it('a fix that sets one of the remedy\'s keys to another value is refused, even where that value would hold', () => {
+    // With tcp_tw_reuse 2 nothing fires at all: taking the fix's value would "hold", but it is
+    // not the remedy any more.
+    const f = finding('a', 'warning', [reuse], 'f1')
+    const {h} = hooks((s) => (s['net.ipv4.tcp_tw_reuse'] === '1' ? [{id: 'b', flow: 'f2', severity: 'warning'}] : s['net.ipv4.tcp_tw_reuse'] === '2' ? [] : [{id: 'a', flow: 'f1', severity: 'warning'}]), {b: {sysctl: {'net.ipv4.tcp_tw_reuse': '2'}, why: 'x', after: {}}})
+    judgeRemediesOnHost([f], h)
+    expect(f.remedies).toEqual([])
+  })
+})

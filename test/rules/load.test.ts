@@ -88,6 +88,23 @@ describe('loadRules', () => {
     }
     expect(err?.code).toBe('rules.read')
     expect(err?.message).toBe('cannot read the rules folder: ENOENT')
+    expect(err?.position).toEqual({file: join(dir, 'missing')})
+  })
+
+  it('rules come in file-name order, as JavaScript orders the names', () => {
+    // Node's readdir already returns names sorted, but by their UTF-8 bytes (libuv's scandir
+    // sort); JavaScript compares UTF-16 code units. The two differ for a character above U+FFFF
+    // (a surrogate pair, 0xD83D...) against one in U+E000–U+FFFF: '\u{1F600}' (UTF-8 F0 9F ...)
+    // comes after '\uFF5E' (UTF-8 EF BD 9E) by bytes, before it by code units.
+    for (const [name, id] of [['\uFF5E.yaml', 'r2'], ['\u{1F600}.yaml', 'r1'], ['a.yaml', 'r0']]) writeFileSync(join(dir, name!), text((l) => l.map((x) => x.replace('id: r1', `id: ${id}`))))
+    expect(loadRules(dir).map((r) => r.id)).toEqual(['r0', 'r1', 'r2'])
+  })
+
+  it('a key given twice in one rule file is refused, not the last one taken', () => {
+    const e = refusal({'r.yaml': text((l) => [...l, 'severity: critical'])})
+    expect(e.code).toBe('rules.yaml')
+    expect(e.position.file).toBe(join(dir, 'r.yaml'))
+    expect(e.message).toMatch(/^Map keys must be unique/)
   })
 
   it('YAML that does not parse: file, line and column', () => {
@@ -101,10 +118,12 @@ describe('loadRules', () => {
     const bad = refusal({'r.yaml': text((l) => l.map((x) => x.replace('severity: warning', 'severity: loud')))})
     expect(bad.code).toBe('rules.invalid')
     expect(bad.position).toMatchObject({file: join(dir, 'r.yaml'), line: 3, col: 11, field: 'severity'})
+    // The schema's own words (a value outside the list), not a stand-in.
+    expect(bad.message).toBe('must be equal to one of the allowed values')
     rmSync(join(dir, 'r.yaml'))
     const missing = refusal({'r.yaml': text((l) => l.filter((x) => !x.startsWith('title:')))})
     expect(missing.position.field).toBe('title')
-    expect(missing.message).toContain('"title"')
+    expect(missing.message).toBe("must have required property 'title' \"title\"")
     rmSync(join(dir, 'r.yaml'))
     const extra = refusal({'r.yaml': text((l) => [...l, 'colour: red'])})
     expect(extra.position.field).toBe('colour')
