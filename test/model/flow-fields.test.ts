@@ -1,0 +1,178 @@
+import {describe, expect, it} from 'vitest'
+
+import {parseKernel} from '../../src/facts/kernel.js'
+import {modelFlow} from '../../src/model/flow.js'
+import {hostParams, type HostParams} from '../../src/model/host.js'
+import {HARM_BUDGET} from '../../src/model/predict.js'
+import type {NatSpec} from '../../src/topology/types.js'
+import {makeFlow, type TestFlow} from '../flow.js'
+
+// Every field of one flow's model (src/model/flow.ts, modelFlow) for a few flows, each number
+// worked out by hand in the comments from the kernel facts (docs/kernel.md): where the source
+// port comes from, how soon it comes back, the client's limit and the remedy values.
+
+function host(sysctls: Record<string, string> = {}, kernel: string | null = '6.18.44'): HostParams {
+  return hostParams({
+    source: 'test',
+    kernel: kernel === null ? null : parseKernel(kernel),
+    sysctls: {'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_reuse': '2', ...sysctls},
+    counters: {},
+  })
+}
+const flow = (over: TestFlow) => makeFlow({peer: '198.18.0.2:80', ...over})
+const nat = (over: Partial<NatSpec> = {}): NatSpec => ({port_range: [50000, 50999], conntrack_time_wait: 120, port_mode: 'random', ...over})
+
+describe('modelFlow: a client that closes first and runs out of ports', () => {
+  it('2 addresses × 3 endpoints at 1,201.8/s on 1,000 ports: 200.3/s per tuple space against 1000 / 60 s', () => {
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 1201.8, client_addresses: 2, senders: 2, server_endpoints: 3}))
+    // This host's own range picks the port: 40000-40999, 1,000 ports, 500 even (40000..40998).
+    expect(m.portSource).toBe('this-host')
+    expect(m.portRange).toEqual([40000, 40999])
+    expect(m.usablePorts).toBe(1000)
+    expect(m.firstParityPorts).toBe(500)
+    expect(m.reservedPortsInRange).toBe(0)
+    // 6.18 ≥ 5.18: the random advance, not an assumption; a port returns after the 500 even ones.
+    expect(m.portSelection).toBe('parity-random')
+    expect(m.portSelectionAssumed).toBe(false)
+    expect(m.reuseIntervalConnects).toBe(500)
+    // 2 × 3 = 6 tuple spaces, 1201.8 / 6 = 200.3/s each: a port comes back after 500 / 200.3 s.
+    expect(m.tupleSpaces).toBe(6)
+    expect(m.qpsPerTupleSpace).toBeCloseTo(200.3, 12)
+    expect(m.reuseIntervalSeconds).toBeCloseTo(500 / 200.3, 12)
+    expect(m.behindNat).toBe(false)
+    expect(m.sharedAddresses).toBe(false)
+    // The client closes: TIME_WAIT is here, 60 s, 1201.8 × 60 = 72,108 entries.
+    expect(m.timeWaitSide).toBe('client')
+    expect(m.timeWaitOnThisHost).toBe(true)
+    expect(m.timeWaitSeconds).toBe(60)
+    expect(m.timeWaitTuples).toBeCloseTo(72108, 6)
+    // 1,000 ports held 60 s carry 1000/60 = 16.67/s per tuple space, 100/s for the 6.
+    expect(m.exhaustionShare).toBeCloseTo(1 - 1000 / 60 / 200.3, 12)
+    expect(m.portExhaustion).toBe(true)
+    expect(m.connectsBeforeFailure).toBe(1000)
+    // Every connect scans the 500 even ports first from 500 / 60 s per tuple space: × 6 = 50/s.
+    expect(m.scanQps).toBeCloseTo(50, 9)
+    expect(m.safeQps).toBeCloseTo(100, 9)
+    expect(m.targetQps).toBeCloseTo(100 / 1.1, 9)
+    // margin 1201.8 / 100 = 12.018; remedies aim 10 % past it: 13.2198.
+    expect(m.margin).toBeCloseTo(12.018, 9)
+    // 2 × 13.2198 = 26.44 -> 27 addresses; 3 × 13.2198 = 39.66 -> 40 endpoints;
+    // 1000 × 13.2198 = 13,219.8 -> 13,220 ports: 40999 − 13220 + 1 = 27780 (even), above 1024.
+    expect(m.addressesNeeded).toBe(27)
+    expect(m.endpointsNeeded).toBe(40)
+    expect(m.usablePortsNeeded).toBe(13220)
+    expect(m.suggestedPortRange).toEqual([27780, 40999])
+    // Server-side remedies do not apply; no vendor TIME_WAIT knob on this kernel.
+    expect(m.twBucketsForSafeReuse).toBeNull()
+    expect(m.vendorTimeWaitForSafeReuse).toBeNull()
+    expect(m.natPoolPorts).toBeNull()
+    expect(m.natTupleSpaces).toBeNull()
+    expect(m.natPortMode).toBeNull()
+    expect(m.natKernel).toBeNull()
+    expect(m.natExhausted).toBe(false)
+    expect(m.mechanism).toBe('client-exhaustion')
+    expect(m.harmful).toBe(true)
+    expect(m.harmBudget).toBe(HARM_BUDGET)
+    // PAWS rejects in TIME_WAIT have their own counter from 6.16.
+    expect(m.pawsCounter).toBe('TcpExtPAWSTimewait')
+    expect(modelFlow(host({}, '6.15.0'), flow({role: 'client', closes_first: 'client', qps: 1})).pawsCounter).toBe('TcpExtPAWSEstab')
+  })
+
+  it('a vendor tcp_tw_timeout that would carry the rate: the whole seconds 1,000 ports last at 200.3/s', () => {
+    // tcp_tw_timeout 30: 1000/30 = 33.3/s < 200.3/s, still exhausted. A port may be held at most
+    // 1000 / 200.3 = 4.99 s for the rate to fit: 4 s (whole seconds, rounded down).
+    const m = modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'client', closes_first: 'client', qps: 200.3}))
+    expect(m.timeWaitSeconds).toBe(30)
+    expect(m.portExhaustion).toBe(true)
+    expect(m.vendorTimeWaitForSafeReuse).toBe(4)
+    // 200.3/s held 30 s: 6,009 entries; scanning from 500 / 30 s = 16.67/s.
+    expect(m.timeWaitTuples).toBeCloseTo(6009, 9)
+    expect(m.scanQps).toBeCloseTo(500 / 30, 9)
+    // At 2,000/s no whole second is short enough (1000 / 2000 = 0.5 s): none.
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'client', closes_first: 'client', qps: 2000})).vendorTimeWaitForSafeReuse).toBeNull()
+    // At 1,000/s exactly 1 s fits (1000 / 1000 = 1).
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'client', closes_first: 'client', qps: 1000})).vendorTimeWaitForSafeReuse).toBe(1)
+    // Not exhausted (20/s < 33.3/s): nothing to shorten.
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'client', closes_first: 'client', qps: 20})).vendorTimeWaitForSafeReuse).toBeNull()
+  })
+
+  it("a server whose clients close first: the clients' declared range is their limit", () => {
+    // Role server, the client closes: its TIME_WAIT is on the clients, 60 s (mainline), with
+    // their declared 1,000 ports: 1000 / 60 per tuple space; no client knob of this host applies.
+    const m = modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'server', closes_first: 'client', qps: 100, client_port_range: [20000, 20999]}))
+    expect(m.portSource).toBe('declared')
+    expect(m.portRange).toEqual([20000, 20999])
+    expect(m.timeWaitOnThisHost).toBe(false)
+    expect(m.timeWaitSeconds).toBe(60)
+    expect(m.connectsBeforeFailure).toBe(1000)
+    expect(m.exhaustionShare).toBeCloseTo(1 - 1000 / 60 / 100, 12)
+    expect(m.scanQps).toBeCloseTo(500 / 60, 9)
+    // The vendor knob is this host's: it does not shorten the clients' TIME_WAIT.
+    expect(m.vendorTimeWaitForSafeReuse).toBeNull()
+    // Widening the clients' range from its own high end: margin 100 / (1000/60) = 6, aim 6.6,
+    // 6,600 ports: 20999 − 6600 + 1 = 14400.
+    expect(m.usablePortsNeeded).toBe(6600)
+    expect(m.suggestedPortRange).toEqual([14400, 20999])
+  })
+})
+
+describe('modelFlow: where the port the server sees comes from', () => {
+  it('a server with undeclared clients: the default range 32768-60999, as assumed', () => {
+    const m = modelFlow(host({}, '5.15.0'), flow({role: 'server', closes_first: 'server', qps: 10}))
+    expect(m.portSource).toBe('assumed-default')
+    expect(m.portRange).toEqual([32768, 60999])
+    expect(m.usablePorts).toBe(28232)
+    // 5.15 (4.9–5.17): the random advance is the 2022 backport's, assumed.
+    expect(m.portSelection).toBe('parity-random')
+    expect(m.portSelectionAssumed).toBe(true)
+    expect(m.timeWaitSide).toBe('server')
+    expect(m.keepalive).toBe(false)
+    expect(modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 10, keepalive: true})).keepalive).toBe(true)
+  })
+
+  it("this host's reserved ports count against its own range only, not against the clients' declared one", () => {
+    const h = host({'net.ipv4.ip_local_reserved_ports': '20000-20099,40000-40099'})
+    // Client: 40000-40999 less 40000-40099 (100 ports, 50 even): 900 usable, 450 first-parity.
+    const own = modelFlow(h, flow({role: 'client', closes_first: 'server', qps: 10}))
+    expect(own.usablePorts).toBe(900)
+    expect(own.firstParityPorts).toBe(450)
+    expect(own.reservedPortsInRange).toBe(100)
+    expect(own.reuseIntervalConnects).toBe(450)
+    // Server: the clients' declared 20000-20999 is theirs; this host's list does not apply.
+    const theirs = modelFlow(h, flow({role: 'server', closes_first: 'server', qps: 10, client_port_range: [20000, 20999]}))
+    expect(theirs.usablePorts).toBe(1000)
+    expect(theirs.reservedPortsInRange).toBe(0)
+  })
+
+  it('behind a NAT: the NAT pool picks the port; its kernel as declared, this host\'s for role nat, else unknown', () => {
+    const f = (over: TestFlow) => flow({closes_first: 'server', qps: 10, client_addresses: 2, senders: 4, server_endpoints: 3, ...over})
+    const m = modelFlow(host({}, '5.15.0'), f({role: 'server', nat: nat()}))
+    expect(m.portSource).toBe('nat')
+    expect(m.portRange).toEqual([50000, 50999])
+    expect(m.behindNat).toBe(true)
+    expect(m.sharedAddresses).toBe(true)
+    // The NAT hands out tuples at random over its 1,000 ports: no parity pass, nothing assumed
+    // about connect() (even on 5.15), and a tuple comes back after the whole pool.
+    expect(m.portSelection).toBe('nat')
+    expect(m.portSelectionAssumed).toBe(false)
+    expect(m.reuseIntervalConnects).toBe(1000)
+    expect(m.natPoolPorts).toBe(1000)
+    expect(m.natTupleSpaces).toBe(6)
+    expect(m.natPortMode).toBe('random')
+    expect(m.natKernel).toBe('unknown')
+    expect(modelFlow(host(), f({role: 'server', nat: nat({kernel: '6.1.0'})})).natKernel).toBe('6.1.0')
+    expect(modelFlow(host(), f({role: 'nat', nat: nat()})).natKernel).toBe('6.18.44')
+    expect(modelFlow(host({}, null), f({role: 'nat', nat: nat()})).natKernel).toBe('unknown')
+    // A client behind a NAT: the pool, not this host's range, is what the server sees.
+    const c = modelFlow(host(), f({role: 'client', nat: nat({port_mode: 'fully-random'})}))
+    expect(c.portSource).toBe('nat')
+    expect(c.portRange).toEqual([50000, 50999])
+    expect(c.natPortMode).toBe('fully-random')
+    expect(c.natKernel).toBe('unknown')
+  })
+
+  it('more senders than addresses share them without a NAT; as many do not', () => {
+    expect(modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 10, client_addresses: 2, senders: 3})).sharedAddresses).toBe(true)
+    expect(modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 10, client_addresses: 2, senders: 2})).sharedAddresses).toBe(false)
+  })
+})
