@@ -176,3 +176,101 @@ describe('modelFlow: where the port the server sees comes from', () => {
     expect(modelFlow(host(), flow({role: 'server', closes_first: 'server', qps: 10, client_addresses: 2, senders: 2})).sharedAddresses).toBe(false)
   })
 })
+
+describe('modelFlow: the server-side remedy values and what kind of harm it is', () => {
+  // 4 senders behind 1 address at q/s toward a 6.18 server that closes first, clients on the
+  // default range: a port returns after 14,116 connects, so c(T) = 1 − exp(−T·q / 14116) of SYNs
+  // meet TIME_WAIT; 3 of 4 are from another sender (unrelated), rejected half the time:
+  // x = 3/8 · c; the RST clears the entry: rejected r = x / (1 + x); with PAWS the resend is
+  // judged afresh: stall = r². Within the budget 0.001 while r ≤ √0.001, i.e. x ≤ r / (1 − r),
+  // c ≤ x / (3/8) = cb.
+  const rb = Math.sqrt(0.001)
+  const cb = rb / (1 - rb) / 0.375
+  const shared = (over: TestFlow = {}) => flow({role: 'server', closes_first: 'server', qps: 100, senders: 4, ...over})
+
+  it('tcp_max_tw_buckets for safe reuse: the largest cap b with b / 14116 ≤ cb (1,229)', () => {
+    // bucketCap: at most b of the 14,116 tuples in TIME_WAIT, so c ≤ b / 14116.
+    const m = modelFlow(host(), shared())
+    expect(m.twBucketsForSafeReuse).toBe(Math.floor(cb * 14116))
+    expect(m.twBucketsForSafeReuse).toBe(1229)
+    // Without a vendor knob there is no TIME_WAIT length to suggest.
+    expect(m.vendorTimeWaitForSafeReuse).toBeNull()
+    // The same with a cap already set (20,000, above the tuples): the value does not depend on it.
+    expect(modelFlow(host({'net.ipv4.tcp_max_tw_buckets': '20000'}), shared()).twBucketsForSafeReuse).toBe(1229)
+    // A cap below it already keeps the stall within the budget: still the value that would.
+    expect(modelFlow(host({'net.ipv4.tcp_max_tw_buckets': '1000'}), shared()).twBucketsForSafeReuse).toBe(1229)
+    // One sender per address: no shared addresses, nothing to remedy on the server.
+    expect(modelFlow(host(), shared({senders: 1})).twBucketsForSafeReuse).toBeNull()
+    // Client role, or a client that closes: not this server's TIME_WAIT.
+    expect(modelFlow(host(), shared({role: 'client'})).twBucketsForSafeReuse).toBeNull()
+    expect(modelFlow(host(), shared({closes_first: 'client'})).twBucketsForSafeReuse).toBeNull()
+  })
+
+  it('a vendor TIME_WAIT for safe reuse: the largest whole s with 1 − exp(−s·100/14116) ≤ cb (12 s)', () => {
+    // s ≤ −ln(1 − cb) · 14116 / 100 = 12.86.
+    const m = modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared())
+    expect(m.timeWaitSeconds).toBe(60)
+    expect(m.harmful).toBe(true)
+    expect(m.vendorTimeWaitForSafeReuse).toBe(Math.floor((-Math.log(1 - cb) * 14116) / 100))
+    expect(m.vendorTimeWaitForSafeReuse).toBe(12)
+    // The largest: 12 s is within the budget, 13 s is not.
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '12'}), shared()).harmful).toBe(false)
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '13'}), shared()).harmful).toBe(true)
+    // Already at 10 s: c = 1 − exp(−1000/14116) = 0.068 ≤ cb = 0.087, not harmful, nothing to shorten
+    // and no cap needed.
+    const short = modelFlow(host({'net.ipv4.tcp_tw_timeout': '10'}), shared())
+    expect(short.harmful).toBe(false)
+    expect(short.vendorTimeWaitForSafeReuse).toBeNull()
+    expect(short.twBucketsForSafeReuse).toBeNull()
+    // At 10,000/s even 1 s is too long (c(1) = 1 − exp(−10000/14116) = 0.51): none.
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({qps: 10000})).vendorTimeWaitForSafeReuse).toBeNull()
+  })
+
+  it('tcp_rfc1337=1 is the harm at 21/s: harmful with it, within the budget without it', () => {
+    // c = 1 − exp(−60·21/14116) = 0.08540, x = 0.375c = 0.032026.
+    // rfc1337=0: r = x / (1 + x) = 0.031032, stall r² = 0.000963 ≤ 0.001.
+    // rfc1337=1: nothing clears, r = x, stall ≈ x² = 0.001026 > 0.001 (the rate-limited ACKs add
+    // ~1e-8: 21·x / 14116 rejects per tuple and second, 1 − exp(−0.5 · that)).
+    const on = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}), shared({qps: 21}))
+    expect(on.harmful).toBe(true)
+    expect(on.rfc1337Harm).toBe(true)
+    // Without tcp_rfc1337 it is not harmful: not a cross-sender harm.
+    expect(on.crossSenderHarm).toBe(false)
+    expect(on.benignCollisions).toBe(false)
+    const off = modelFlow(host(), shared({qps: 21}))
+    expect(off.harmful).toBe(false)
+    expect(off.rfc1337Harm).toBe(false)
+    expect(off.crossSenderHarm).toBe(false)
+    // 8.5 % of SYNs collide, over the 1 % collision budget, and stay within the harm budget.
+    expect(off.benignCollisions).toBe(true)
+    // At 100/s it is harmful either way (r² = 0.0132 without): both harms.
+    const both = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}), shared())
+    expect(both.rfc1337Harm).toBe(true)
+    expect(both.crossSenderHarm).toBe(true)
+    const plain = modelFlow(host(), shared())
+    expect(plain.rfc1337Harm).toBe(false)
+    expect(plain.crossSenderHarm).toBe(true)
+    expect(plain.benignCollisions).toBe(false)
+  })
+
+  it("a client's own tcp_rfc1337 is not the server's: cross-sender harm through a remapping NAT", () => {
+    // Client role, 2 senders through a random NAT of 1,000 ports at 125/s (test/model/harm.test.ts):
+    // stall ≈ (1/3)², the server's defaults assumed (rfc1337=0), whatever this client has.
+    const f = flow({role: 'client', closes_first: 'server', qps: 125, senders: 2, nat: nat({port_range: [40000, 40999]})})
+    const m = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}), f)
+    expect(m.harmful).toBe(true)
+    expect(m.crossSenderHarm).toBe(true)
+    expect(m.rfc1337Harm).toBe(false)
+  })
+
+  it('one sender directly, few collisions: neither harmful nor benign collisions (under 1 %)', () => {
+    // 1 sender at 2/s: c = 1 − exp(−120/14116) = 0.85 % ≤ 1 %.
+    const m = modelFlow(host(), shared({senders: 1, qps: 2}))
+    expect(m.collisionShare).toBeCloseTo(1 - Math.exp(-120 / 14116), 12)
+    expect(m.benignCollisions).toBe(false)
+    // 3/s: 1.27 % > 1 %, accepted (own tuples): benign.
+    expect(modelFlow(host(), shared({senders: 1, qps: 3})).benignCollisions).toBe(true)
+    // The client closing: no server collisions at all, whatever the rate.
+    expect(modelFlow(host(), shared({closes_first: 'client', qps: 3})).benignCollisions).toBe(false)
+  })
+})
