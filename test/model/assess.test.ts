@@ -1,0 +1,127 @@
+import {describe, expect, it} from 'vitest'
+
+import {parseKernel} from '../../src/facts/kernel.js'
+import {hostParams, type HostParams} from '../../src/model/host.js'
+import {assess} from '../../src/model/predict.js'
+import type {NatSpec} from '../../src/topology/types.js'
+import {makeFlow, type TestFlow} from '../flow.js'
+
+// assess (src/model/predict.ts): the shares behind one prediction that the lab scenarios of
+// test/model/harm.test.ts do not print, each worked out by hand from docs/kernel.md.
+
+function host(sysctls: Record<string, string> = {}, kernel = '6.18.44'): HostParams {
+  return hostParams({
+    source: 'test',
+    kernel: parseKernel(kernel),
+    sysctls: {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_reuse': '2', ...sysctls},
+    counters: {},
+  })
+}
+const nat = (over: Partial<NatSpec> = {}): NatSpec => ({port_range: [1024, 65535], conntrack_time_wait: 120, port_mode: 'preserve', ...over})
+const server = (over: TestFlow) => makeFlow({role: 'server', closes_first: 'server', ...over})
+
+describe('assess: a port-preserving NAT in front of 2 senders on one 1,000-port range', () => {
+  // "Why" flow 2 (test/model/harm.test.ts): 100/s, 2 senders on 40000-40999 (500 even ports
+  // each), NAT pool 1024-65535, conntrack 120 s. A sender connects 50/s and is back on a port
+  // after 500 / 50 = 10 s; the other sender's connects from that port are remapped: 1/2. Holes:
+  // 50/s remapped × (60 − 10) s = 2,500 of the 64,512 − 500 = 64,012 free tuples.
+  const why2 = (over: TestFlow = {}) => server({qps: 100, senders: 2, client_port_range: [40000, 40999], nat: nat(), ...over})
+
+  it('remap share, holes, reuse time, regime, and the sender reuse share', () => {
+    const a = assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2())
+    expect(a.natRemapShare).toBe(0.5)
+    expect(a.natHoles).toBe(2500)
+    expect(a.natReuseSeconds).toBe(10)
+    // 50/s remapped into 64,012 free tuples: far below 64012 / 120 = 533/s, free.
+    expect(a.natRegime).toBe('free')
+    expect(a.natDropShare).toBe(0)
+    expect(a.natCapacityQps).toBeCloseTo(64512 / 120, 9)
+    // The kept half meet their own TIME_WAIT 1 − exp(−60 · 50 / 500) = 1 − e^−6 of the time.
+    expect(a.senderReuseShare).toBeCloseTo(0.5 * (1 - Math.exp(-6)), 12)
+    // Who is unrelated: a remapped SYN always (6.18.44 clients: timestamp offsets per 4-tuple,
+    // 1/2 another sender + 1/2 itself from another port), a kept one never (its own tuple).
+    const remap = 0.5 * (2500 / 64012)
+    const own = 0.5 * (1 - Math.exp(-6))
+    expect(a.collisionShare).toBeCloseTo(remap + own, 12)
+    expect(a.unrelatedShare).toBeCloseTo(remap / (remap + own), 12)
+    expect(a.paws).toBe(true)
+    expect(a.fastResend).toBe(true)
+  })
+
+  it('a stuck tuple costs 1 / (2 senders × 500 ports) of connects, only with tcp_rfc1337=1, PAWS and reuse within 60 s', () => {
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2()).stuckTupleShare).toBeCloseTo(1 / 1000, 15)
+    // Two server endpoints: twice the tuples, half the share.
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({server_endpoints: 2, qps: 200})).stuckTupleShare).toBeCloseTo(1 / 2000, 15)
+    // The RST clears the entry (rfc1337=0): nothing sticks.
+    expect(assess(host(), why2()).stuckTupleShare).toBe(0)
+    // No timestamps on the server: the ISN decides, no PAWS reject to re-arm it.
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1', 'net.ipv4.tcp_timestamps': '0'}), why2()).stuckTupleShare).toBe(0)
+    // 16/s: a sender is back on a port after 500 / 8 = 62.5 s, past the 60 s of TIME_WAIT.
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({qps: 16})).stuckTupleShare).toBe(0)
+    // One sender: nobody else's TIME_WAIT to land on (no remaps).
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({senders: 1})).stuckTupleShare).toBe(0)
+    // A 6.6 client (offsets per host pair) behind it: a remapped SYN of the other sender is
+    // still unrelated (1/2), so it can stick.
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({client_kernel: '6.6.0'})).stuckTupleShare).toBeCloseTo(1 / 1000, 15)
+  })
+
+  it('a 6.1 NAT with a small pool drops the remapped SYNs it has no tuple for', () => {
+    // Pool 40000-41999 (2,000 ports), 1,500 free beside the senders' 500: 1500 / 120 = 12.5/s;
+    // 50/s remapped: 1 − 12.5/50 = 3/4 of them dropped, 3/8 of all connects; every SYN attempt
+    // dropped the same way: (3/8)^7 time out.
+    const a = assess(host(), why2({nat: nat({port_range: [40000, 41999], kernel: '6.1.0'})}))
+    expect(a.natRegime).toBe('exhausted')
+    expect(a.natDropShare).toBeCloseTo(0.375, 12)
+    expect(a.timeoutShare).toBeCloseTo(0.375 ** 7, 12)
+    expect(a.mechanism).toBe('nat-drop')
+    // A 6.5 NAT evicts instead: nothing dropped, nothing times out.
+    const ev = assess(host(), why2({nat: nat({port_range: [40000, 41999], kernel: '6.5.0'})}))
+    expect(ev.natDropShare).toBe(0)
+    expect(ev.timeoutShare).toBe(0)
+    expect(ev.natRegime).toBe('free')
+  })
+})
+
+describe('assess: resets and the mechanism', () => {
+  it('tcp_rfc1337=1: only the rejects whose stale ACK was not rate-limited draw an RST', () => {
+    // Random NAT, 1,000 ports, 2 senders at 125/s (harm.test.ts): c = 1 − e^−7.5, r = c/2 (nothing
+    // clears); 125 · r / 1000 rejects per tuple and second, an ACK suppressed within 0.5 s of the last.
+    const a = assess(host({'net.ipv4.tcp_rfc1337': '1'}), server({qps: 125, senders: 2, nat: nat({port_range: [40000, 40999], port_mode: 'random'})}))
+    const r = (1 - Math.exp(-7.5)) / 2
+    const rl = 1 - Math.exp(-0.5 * ((125 * r) / 1000))
+    expect(a.rejectShare).toBeCloseTo(r, 12)
+    expect(a.resetShare).toBeCloseTo(r * (1 - rl), 12)
+    // With the RST clearing (rfc1337=0) nothing is rate-limited: every reject draws an RST.
+    const b = assess(host(), server({qps: 125, senders: 2, nat: nat({port_range: [40000, 40999], port_mode: 'random'})}))
+    expect(b.resetShare).toBe(b.rejectShare)
+    expect(b.resetShare).toBeGreaterThan(0)
+  })
+
+  it('rejections that all recover within ms are "fast-resend"; no rejections and no drops are "none"', () => {
+    // Server without timestamps, 2 senders through a random NAT: rejected by sequence number,
+    // the RST clears, the resend finds the tuple free: stall 0.
+    const a = assess(host({'net.ipv4.tcp_timestamps': '0'}), server({qps: 125, senders: 2, nat: nat({port_range: [40000, 40999], port_mode: 'random'})}))
+    expect(a.rejectShare).toBeGreaterThan(0.3)
+    expect(a.stallShare).toBe(0)
+    expect(a.mechanism).toBe('fast-resend')
+    expect(assess(host(), server({qps: 1})).mechanism).toBe('none')
+  })
+
+  it('the client limit: ports / hold for every tuple space, none when every close skips TIME_WAIT', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_max_tw_buckets': '100'})
+    const f = makeFlow({role: 'client', closes_first: 'client', qps: 600, client_addresses: 2, senders: 2, server_endpoints: 3})
+    // 1,000 ports held 60 s per tuple space, 6 spaces: 6 × 1000/60 = 100/s.
+    expect(assess(h, f).exhaustionCapacityQps).toBeCloseTo(100, 9)
+    // Half the closes skip TIME_WAIT (the host's cap overflows): ports held 30 s on average,
+    // 6 × 1000/30 = 200/s; each space's 100/s is over its 33.3/s: 1 − (1000/30)/100 = 2/3 fail.
+    const half = {...h, twOverflowShare: 0.5}
+    expect(assess(half, f).exhaustionCapacityQps).toBeCloseTo(200, 9)
+    expect(assess(half, f).exhaustionShare).toBeCloseTo(1 - 1000 / 30 / 100, 12)
+    // Every close skips it: no TIME_WAIT, no limit.
+    const all = {...h, twOverflowShare: 1}
+    expect(assess(all, f).exhaustionCapacityQps).toBeNull()
+    expect(assess(all, f).exhaustionShare).toBe(0)
+    // A server flow's clients: their default range, 28,232 ports / 60 s per space, this host's cap ignored.
+    expect(assess(half, makeFlow({role: 'server', closes_first: 'client', qps: 1})).exhaustionCapacityQps).toBeCloseTo(28232 / 60, 9)
+  })
+})
