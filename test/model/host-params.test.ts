@@ -134,7 +134,7 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(r.flows[0]!.bindTargetQps).toBeCloseTo(10232 / 60 / 1.1, 9)
     // A bound socket's port was picked by bind(): connect()'s limit does not apply.
     expect(r.flows[0]!.portExhaustion).toBe(false)
-    // b asks 600/s: a's 18,000 leave it 10,232 too; a third flow not bound gets none of this.
+    // A third flow, not bound, gets none of the bind numbers.
     const three = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [...flows, makeFlow({name: 'c', role: 'client', qps: 1, closes_first: 'client'})])
     expect(three.flows[2]!.bindBeforeConnect).toBe(false)
     expect(three.flows[2]!.bindTuplesPerAddress).toBeNull()
