@@ -50,8 +50,13 @@ describe('assess: a port-preserving NAT in front of 2 senders on one 1,000-port 
 
   it('a stuck tuple costs 1 / (2 senders × 500 ports) of connects, only with tcp_rfc1337=1, PAWS and reuse within 60 s', () => {
     expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2()).stuckTupleShare).toBeCloseTo(1 / 1000, 15)
-    // Two server endpoints: twice the tuples, half the share.
-    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({server_endpoints: 2, qps: 200})).stuckTupleShare).toBeCloseTo(1 / 2000, 15)
+    // Two server endpoints at twice the rate: twice the tuples, half the share; per endpoint
+    // the same 100/s, so the same shares, and twice the NAT's capacity (2 × 64512 / 120).
+    const two = assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({server_endpoints: 2, qps: 200}))
+    expect(two.stuckTupleShare).toBeCloseTo(1 / 2000, 15)
+    expect(two.senderReuseShare).toBeCloseTo(0.5 * (1 - Math.exp(-6)), 12)
+    expect(two.natHoles).toBe(2500)
+    expect(two.natCapacityQps).toBeCloseTo((2 * 64512) / 120, 9)
     // The RST clears the entry (rfc1337=0): nothing sticks.
     expect(assess(host(), why2()).stuckTupleShare).toBe(0)
     // No timestamps on the server: the ISN decides, no PAWS reject to re-arm it.
