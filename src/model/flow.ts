@@ -92,9 +92,12 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
   const twHarm = a.twStallShare > budget + EPS
   // tcp_rfc1337=1 on this server: harmful when it is what lifts the stall share (the same flow
   // with the default 0 stalls less).
+  // without1337 differs from the flow's own share only for a harmful server flow with
+  // tcp_rfc1337=1, so it alone says both: rfc1337 lifted the share, and the share without it
+  // (the flow's own one in every other case) is still over the budget.
   const without1337 = twHarm && flow.role === 'server' && host.rfc1337 === 1 ? assess(host, flow, {rfc1337: 0}).twStallShare : a.twStallShare
-  const rfc1337Harm = twHarm && flow.role === 'server' && host.rfc1337 === 1 && without1337 < a.twStallShare
-  const crossSenderHarm = twHarm && sharedAddresses && (host.rfc1337 !== 1 || flow.role !== 'server' || without1337 > budget + EPS)
+  const rfc1337Harm = without1337 < a.twStallShare
+  const crossSenderHarm = sharedAddresses && without1337 > budget + EPS
   const benignCollisions = flow.closes_first === 'server' && a.collisionShare > COLLISION_BUDGET + EPS && !twHarm
 
   // Remedy values on the server, each the largest setting the model finds within the budget.
