@@ -78,6 +78,31 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
     expect(modelFlow(host({}, '6.15.0'), flow({role: 'client', closes_first: 'client', qps: 1})).pawsCounter).toBe('TcpExtPAWSEstab')
   })
 
+  it('remedy sizes that come out whole: 33 addresses, 17 endpoints, 16,500 ports (not one more for floating-point noise)', () => {
+    // 500/s from 2 addresses, 250/s per tuple space against 1000/60: margin 500 / (2 × 1000/60) = 15,
+    // aim 15 × 1.1 = 16.5: 2 × 16.5 = 33 addresses, 1 × 16.5 -> 17 endpoints, 1000 × 16.5 = 16,500
+    // ports: 40999 − 16500 + 1 = 24500.
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 500, client_addresses: 2, senders: 2}))
+    expect(m.margin).toBeCloseTo(15, 12)
+    expect(m.addressesNeeded).toBe(33)
+    expect(m.endpointsNeeded).toBe(17)
+    expect(m.usablePortsNeeded).toBe(16500)
+    expect(m.suggestedPortRange).toEqual([24500, 40999])
+    // Within its limit (10/s < 16.7/s): no remedy size at all.
+    const ok = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 10}))
+    expect(ok).toMatchObject({addressesNeeded: null, endpointsNeeded: null, usablePortsNeeded: null, suggestedPortRange: null})
+  })
+
+  it('closes that skip TIME_WAIT (the host over tcp_max_tw_buckets) hold its ports for less: the scan rate rises', () => {
+    // Half the closes skip TIME_WAIT: ports held 30 s on average: the scan starts at 500 / 30 per tuple space.
+    const f = flow({role: 'client', closes_first: 'client', qps: 10})
+    expect(modelFlow({...host(), twOverflowShare: 0.5}, f).scanQps).toBeCloseTo(500 / 30, 9)
+    // Every close skips it: no TIME_WAIT, no scan.
+    expect(modelFlow({...host(), twOverflowShare: 1}, f).scanQps).toBeNull()
+    // A server's clients keep their TIME_WAIT under their own caps: this host's share is not theirs.
+    expect(modelFlow({...host(), twOverflowShare: 0.5}, flow({role: 'server', closes_first: 'client', qps: 10})).scanQps).toBeCloseTo(14116 / 60, 9)
+  })
+
   it('a vendor tcp_tw_timeout that would carry the rate: the whole seconds 1,000 ports last at 200.3/s', () => {
     // tcp_tw_timeout 30: 1000/30 = 33.3/s < 200.3/s, still exhausted. A port may be held at most
     // 1000 / 200.3 = 4.99 s for the rate to fit: 4 s (whole seconds, rounded down).
@@ -222,6 +247,8 @@ describe('modelFlow: the server-side remedy values and what kind of harm it is',
     expect(short.harmful).toBe(false)
     expect(short.vendorTimeWaitForSafeReuse).toBeNull()
     expect(short.twBucketsForSafeReuse).toBeNull()
+    // At 1,000/s 1 s is the most: c(1) = 1 − exp(−1000/14116) = 0.068 ≤ cb, c(2) = 0.132 > cb.
+    expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({qps: 1000})).vendorTimeWaitForSafeReuse).toBe(1)
     // At 10,000/s even 1 s is too long (c(1) = 1 − exp(−10000/14116) = 0.51): none.
     expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({qps: 10000})).vendorTimeWaitForSafeReuse).toBeNull()
   })
