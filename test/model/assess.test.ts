@@ -130,3 +130,66 @@ describe('assess: resets and the mechanism', () => {
     expect(assess(half, makeFlow({role: 'server', closes_first: 'client', qps: 1})).exhaustionCapacityQps).toBeCloseTo(28232 / 60, 9)
   })
 })
+
+describe('assess: what it takes from this host, and what it assumes of the other side', () => {
+  // 2 senders through a random NAT of 1,000 ports at 125/s (test/model/harm.test.ts): c = 1 − e^−7.5,
+  // every remapped SYN unrelated (6.18 clients), x = c/2, rejected r = x / (1 + x), stall r².
+  const c = 1 - Math.exp(-7.5)
+  const r = c / 2 / (1 + c / 2)
+  const remapped = (over: TestFlow) => makeFlow({closes_first: 'server', qps: 125, senders: 2, nat: nat({port_range: [40000, 40999], port_mode: 'random'}), ...over})
+
+  it("a client's own tcp_rfc1337, tcp_max_tw_buckets and timestamps are not the server's: the server's defaults", () => {
+    for (const sysctls of [{'net.ipv4.tcp_rfc1337': '1'}, {'net.ipv4.tcp_max_tw_buckets': '20'}]) {
+      const a = assess(host(sysctls), remapped({role: 'client'}))
+      expect(a.rejectShare, JSON.stringify(sysctls)).toBeCloseTo(r, 12)
+      expect(a.stallShare, JSON.stringify(sysctls)).toBeCloseTo(r * r, 12)
+      expect(a.mechanism).toBe('server-tw-reject')
+    }
+    // A NAT host without timestamps: the server still has them (its default), the senders too: PAWS.
+    const n = assess(host({'net.ipv4.tcp_timestamps': '0'}), remapped({role: 'nat'}))
+    expect(n.paws).toBe(true)
+    expect(n.stallShare).toBeCloseTo(r * r, 12)
+    // A client without timestamps: no PAWS; the RST clears and the resend goes through.
+    const noTs = assess(host({'net.ipv4.tcp_timestamps': '0'}), remapped({role: 'client'}))
+    expect(noTs.paws).toBe(false)
+    expect(noTs.stallShare).toBe(0)
+    expect(noTs.mechanism).toBe('fast-resend')
+  })
+
+  it('a server whose clients declare tcp_timestamps=0: no PAWS, the rejections recover in ms', () => {
+    const a = assess(host(), remapped({role: 'server', client_timestamps: 0}))
+    expect(a.paws).toBe(false)
+    expect(a.rejectShare).toBeCloseTo(r, 12)
+    expect(a.stallShare).toBe(0)
+    // tcp_timestamps=2 on the clients: timestamps without a random offset: still PAWS.
+    expect(assess(host(), remapped({role: 'server', client_timestamps: 2})).paws).toBe(true)
+  })
+
+  it("a NAT's kernel: declared, this host's for role nat, else 6.5+ assumed (it evicts)", () => {
+    // 1,000 ports, conntrack 120 s: 8.33/s; at 125/s a NAT before 6.5 drops 1 − 8.33/125.
+    const drop = 1 - 1000 / 120 / 125
+    expect(assess(host({}, '6.1.0'), remapped({role: 'nat'})).natDropShare).toBeCloseTo(drop, 12)
+    expect(assess(host({}, '6.1.0'), remapped({role: 'server'})).natDropShare).toBe(0)
+    expect(assess(host({}, '6.1.0'), remapped({role: 'server'})).natRegime).toBe('evicting')
+    expect(assess(host(), remapped({role: 'server', nat: nat({port_range: [40000, 40999], port_mode: 'random', kernel: '6.1.0'})})).natDropShare).toBeCloseTo(drop, 12)
+    // A role nat host declaring its NAT's kernel: the declaration (6.5) wins over this host's 6.1.
+    expect(assess(host({}, '6.1.0'), remapped({role: 'nat', nat: nat({port_range: [40000, 40999], port_mode: 'random', kernel: '6.5.0'})})).natDropShare).toBe(0)
+  })
+
+  it("this host's reserved ports rotate its own connects only", () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.ip_local_reserved_ports': '40000-40099'})
+    // Client at 10/s: 450 even ports left, 1 − exp(−60 · 10 / 450) of its SYNs meet its own TIME_WAIT.
+    expect(assess(h, makeFlow({role: 'client', closes_first: 'server', qps: 10})).collisionShare).toBeCloseTo(1 - Math.exp(-600 / 450), 12)
+    // Server with clients on 40000-40999 declared: theirs, 500 even ports.
+    expect(assess(h, makeFlow({role: 'server', closes_first: 'server', qps: 10, client_port_range: [40000, 40999]})).collisionShare).toBeCloseTo(1 - Math.exp(-600 / 500), 12)
+  })
+
+  it('parity selection (4.6) on a preserve NAT at 2/s: no collision at all, so the remapped share is who would be unrelated', () => {
+    // A sender at 1/s is back on a port after 500 s > 60 s: parity selection never meets its own
+    // TIME_WAIT; no holes (500 s ≥ 120 s). 4.6 clients: offsets per host pair, so a remapped SYN
+    // is unrelated only when it is the other sender's: 1/2.
+    const a = assess(host({}, '4.6.0'), server({qps: 2, senders: 2, client_port_range: [40000, 40999], nat: nat()}))
+    expect(a.collisionShare).toBe(0)
+    expect(a.unrelatedShare).toBe(0.5)
+  })
+})

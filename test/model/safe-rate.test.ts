@@ -48,6 +48,12 @@ describe('safeRate: bisection on a stall share that rises with the rate', () => 
     expect(s).toBeGreaterThanOrEqual(9e8 * (1 - 2e-6))
   })
 
+  it('a stall share exactly at the budget is within it: at 10^9 conn/s that is no limit', () => {
+    expect(safeRate((q) => (q >= 1e9 ? 0.5 : 0), 0.5, 1)).toBeNull()
+    // ... and a step to exactly the budget below 10^9 is no step.
+    expect(safeRate((q) => (q > 7 ? 0.5 : 0), 0.5, 1)).toBeNull()
+  })
+
   it('a limit of 0 (no rate is safe) comes out as 0 within 1e-9 conn/s', () => {
     const s = safeRate((q) => (q > 0 ? 1 : 0), 0.5, 5)!
     expect(s).toBe(0)
@@ -79,6 +85,17 @@ describe('safe_qps remembered per settings, flow and budget', () => {
     expect(strict).toBeLessThan(plain)
     // And back: the first host's crossing is still its own.
     expect(modelFlow(host(), f).safeQps).toBe(plain)
+  })
+
+  it('the same client flow object on hosts with other port ranges: each its own crossing', () => {
+    // A client (this host picks the ports) from 4 senders behind its address, 100/s: the
+    // crossing scales with the even ports: 14,116 on 32768-60999, 500 on 40000-40999.
+    const f = makeFlow({role: 'client', closes_first: 'server', qps: 100, senders: 4})
+    const wide = modelFlow(host(), f).safeQps!
+    const narrow = modelFlow(host({'net.ipv4.ip_local_port_range': '40000 40999'}), f).safeQps!
+    expect(wide).toBeGreaterThanOrEqual(crossing(0.001, false) * (1 - 2e-6))
+    expect(narrow).toBeGreaterThanOrEqual(((crossing(0.001, false) * 500) / 14116) * (1 - 2e-6))
+    expect(narrow).toBeLessThanOrEqual(((crossing(0.001, false) * 500) / 14116) * (1 + 1e-9))
   })
 
   it('the same flow under tcp_max_tw_buckets: 1,000 of 14,116 tuples cap c at 0.0708, within the budget', () => {
