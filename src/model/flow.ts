@@ -142,10 +142,11 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
   const aim = margin * (1 + REMEDY_HEADROOM)
   const addressesNeeded = over ? Math.ceil(flow.client_addresses * aim - EPS) : null
   const endpointsNeeded = over ? Math.ceil(flow.server_endpoints * aim - EPS) : null
-  const ports = flow.closes_first === 'client' && flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : usable
+  // A client that closes first runs out of its own ports, behind a NAT too: those are counted and widened.
+  const ownPorts = flow.closes_first === 'client' && flow.role === 'client'
+  const ports = ownPorts ? usablePorts(host.portRange, host.reservedPorts) : usable
   const usablePortsNeeded = over ? Math.ceil(ports * aim - EPS) : null
-  const suggestedPortRange =
-    usablePortsNeeded === null ? null : widenRange(flow.role === 'client' && !flow.nat ? host.portRange : portRange, usablePortsNeeded, host)
+  const suggestedPortRange = usablePortsNeeded === null ? null : widenRange(ownPorts ? host.portRange : portRange, usablePortsNeeded, host)
 
   return {
     flow: flow.name,
