@@ -103,6 +103,23 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
     expect(modelFlow({...host(), twOverflowShare: 0.5}, flow({role: 'server', closes_first: 'client', qps: 10})).scanQps).toBeCloseTo(14116 / 60, 9)
   })
 
+  it('a client behind a NAT that closes first: its own range runs out, and its own range is the one widened', () => {
+    // The client's TIME_WAIT holds this host's ports toward the destination (40000-40999, 1,000
+    // of them), whatever the NAT does after: 1000 / 60 per tuple space; at 200/s margin 12, aim
+    // 13.2: 13,200 ports, as ip_local_port_range on this host: 40999 − 13200 + 1 = 27800. (The
+    // NAT pool, 50000-51999, is not what ran out.)
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 200, nat: nat({port_range: [50000, 51999]})}))
+    expect(m.portExhaustion).toBe(true)
+    expect(m.connectsBeforeFailure).toBe(1000)
+    expect(m.safeQps).toBeCloseTo(1000 / 60, 9)
+    expect(m.usablePortsNeeded).toBe(13200)
+    expect(m.suggestedPortRange).toEqual([27800, 40999])
+    // Closing second behind the same NAT, the pool is what the server's TIME_WAIT holds: its range is the one to widen.
+    const s = modelFlow(host(), flow({role: 'client', closes_first: 'server', qps: 200, senders: 2, nat: nat({port_range: [50000, 51999]})}))
+    expect(s.usablePortsNeeded).not.toBeNull()
+    expect(s.suggestedPortRange![1]).toBe(51999)
+  })
+
   it('a vendor tcp_tw_timeout that would carry the rate: the whole seconds 1,000 ports last at 200.3/s', () => {
     // tcp_tw_timeout 30: 1000/30 = 33.3/s < 200.3/s, still exhausted. A port may be held at most
     // 1000 / 200.3 = 4.99 s for the rate to fit: 4 s (whole seconds, rounded down).
