@@ -1,6 +1,6 @@
 import {kernelAtLeast} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
-import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
+import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, DEFAULT_UNPRIVILEGED_PORT_START, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
 import {pawsTimewaitCounter} from './gates.js'
 import {modelHost, modelHostUnder, type HostParams, type ModelledHost} from './host.js'
 import {firstParityPorts, portSelection, reservedInRange, reuseIntervalConnects, usablePorts} from './ports.js'
@@ -146,7 +146,11 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
   const ownPorts = flow.closes_first === 'client' && flow.role === 'client'
   const ports = ownPorts ? usablePorts(host.portRange, host.reservedPorts) : usable
   const usablePortsNeeded = over ? Math.ceil(ports * aim - EPS) : null
-  const suggestedPortRange = usablePortsNeeded === null ? null : widenRange(ownPorts ? host.portRange : portRange, usablePortsNeeded, host)
+  // This host's ip_local_reserved_ports and ip_unprivileged_port_start bound only its own range;
+  // the clients' or the NAT's range gets the kernel defaults (nothing reserved, from 1024).
+  const thisHostPicks = ownPorts || portSource === 'this-host'
+  const suggestedPortRange =
+    usablePortsNeeded === null ? null : widenRange(thisHostPicks ? host.portRange : portRange, usablePortsNeeded, thisHostPicks ? host : otherHost(host))
 
   return {
     flow: flow.name,
@@ -232,6 +236,11 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
     cloudNatQuotaNeeded: null,
     cloudNatUnitsNeeded: null,
   }
+}
+
+/** `host` with the port settings of a host we know nothing of (the clients, the NAT), for widenRange. */
+function otherHost(host: HostParams): HostParams {
+  return {...host, reservedPorts: [], unprivilegedPortStart: DEFAULT_UNPRIVILEGED_PORT_START}
 }
 
 /** The largest integer in [lo, hi] where `ok` holds, for a predicate that holds up to a point; null if none. */
