@@ -140,21 +140,50 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
 
   it("a server whose clients close first: the clients' declared range is their limit", () => {
     // Role server, the client closes: its TIME_WAIT is on the clients, 60 s (mainline), with
-    // their declared 1,000 ports: 1000 / 60 per tuple space; no client knob of this host applies.
-    const m = modelFlow(host({'net.ipv4.tcp_tw_timeout': '30'}), flow({role: 'server', closes_first: 'client', qps: 100, client_port_range: [20000, 20999]}))
+    // their declared 2,000 ports (1,000 even): 2000 / 60 per tuple space; no knob of this host
+    // applies, nor its own range (1,000 ports), reserved ports or ip_unprivileged_port_start.
+    const h = host({'net.ipv4.tcp_tw_timeout': '30', 'net.ipv4.ip_local_reserved_ports': '20000-20099', 'net.ipv4.ip_unprivileged_port_start': '20000'})
+    const m = modelFlow(h, flow({role: 'server', closes_first: 'client', qps: 100, client_port_range: [20000, 21999]}))
     expect(m.portSource).toBe('declared')
-    expect(m.portRange).toEqual([20000, 20999])
+    expect(m.portRange).toEqual([20000, 21999])
     expect(m.timeWaitOnThisHost).toBe(false)
     expect(m.timeWaitSeconds).toBe(60)
-    expect(m.connectsBeforeFailure).toBe(1000)
-    expect(m.exhaustionShare).toBeCloseTo(1 - 1000 / 60 / 100, 12)
-    expect(m.scanQps).toBeCloseTo(500 / 60, 9)
+    expect(m.connectsBeforeFailure).toBe(2000)
+    expect(m.exhaustionShare).toBeCloseTo(1 - 2000 / 60 / 100, 12)
+    expect(m.scanQps).toBeCloseTo(1000 / 60, 9)
     // The vendor knob is this host's: it does not shorten the clients' TIME_WAIT.
     expect(m.vendorTimeWaitForSafeReuse).toBeNull()
-    // Widening the clients' range from its own high end: margin 100 / (1000/60) = 6, aim 6.6,
-    // 6,600 ports: 20999 − 6600 + 1 = 14400.
+    // Widening the clients' range from its own high end: margin 100 / (2000/60) = 3, aim 3.3,
+    // 6,600 ports: 21999 − 6600 + 1 = 15400.
     expect(m.usablePortsNeeded).toBe(6600)
-    expect(m.suggestedPortRange).toEqual([14400, 20999])
+    expect(m.suggestedPortRange).toEqual([15400, 21999])
+  })
+
+  it("this host's reserved ports shorten its own client limit", () => {
+    // 40000-40099 reserved: 900 ports (450 even) held 60 s: 900/60 = 15/s; at 200/s exhausted
+    // after 900 connects, the scan from 450 / 60.
+    const m = modelFlow(host({'net.ipv4.ip_local_reserved_ports': '40000-40099'}), flow({role: 'client', closes_first: 'client', qps: 200}))
+    expect(m.connectsBeforeFailure).toBe(900)
+    expect(m.scanQps).toBeCloseTo(450 / 60, 9)
+    expect(m.safeQps).toBeCloseTo(15, 9)
+  })
+
+  it('a flow whose server closes has no client limit: no scan rate, no failure count', () => {
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'server', qps: 200}))
+    expect(m.scanQps).toBeNull()
+    expect(m.connectsBeforeFailure).toBeNull()
+    expect(m.portExhaustion).toBe(false)
+    // One sender connecting directly: no limit at all, nothing to aim for.
+    expect(m.safeQps).toBeNull()
+    expect(m.targetQps).toBeNull()
+    expect(m.margin).toBe(0)
+  })
+
+  it('exactly at the limit is not over it: no remedy sizes', () => {
+    // 1000/60 conn/s on 1,000 ports held 60 s: margin exactly 1.
+    const m = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 1000 / 60}))
+    expect(m.margin).toBe(1)
+    expect(m).toMatchObject({addressesNeeded: null, endpointsNeeded: null, usablePortsNeeded: null, suggestedPortRange: null})
   })
 })
 
@@ -268,6 +297,38 @@ describe('modelFlow: the server-side remedy values and what kind of harm it is',
     expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({qps: 1000})).vendorTimeWaitForSafeReuse).toBe(1)
     // At 10,000/s even 1 s is too long (c(1) = 1 − exp(−10000/14116) = 0.51): none.
     expect(modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({qps: 10000})).vendorTimeWaitForSafeReuse).toBeNull()
+  })
+
+  it('a stall share exactly at the harm budget is within it: not harmful, no remedy values', () => {
+    // The flow's own harm_budget set to its stall share at 100/s, r² (by hand above): the share
+    // is not above it.
+    const c = 1 - Math.exp(-6000 / 14116)
+    const x = 0.375 * c
+    const r = x / (1 + x)
+    const m = modelFlow(host({'net.ipv4.tcp_tw_timeout': '60'}), shared({harm_budget: r * r}))
+    expect(m.stallShare).toBeCloseTo(r * r, 15)
+    expect(m.harmful).toBe(false)
+    expect(m.crossSenderHarm).toBe(false)
+    expect(m.twBucketsForSafeReuse).toBeNull()
+    expect(m.vendorTimeWaitForSafeReuse).toBeNull()
+    // 35 % of SYNs collide, within the budget: benign.
+    expect(m.benignCollisions).toBe(true)
+  })
+
+  it('collisions of exactly 1 % are within the collision budget: not benign collisions', () => {
+    // One sender: 1 − exp(−60·q / 14116) = 0.01 at q = −ln(0.99) · 14116 / 60.
+    const q = (-Math.log(0.99) * 14116) / 60
+    const m = modelFlow(host(), shared({senders: 1, qps: q}))
+    expect(m.collisionShare).toBeCloseTo(0.01, 15)
+    expect(m.benignCollisions).toBe(false)
+  })
+
+  it('4 server endpoints: 4 × 14,116 tuples, so the cap for safe reuse is 4 × as large (4,916)', () => {
+    // 400/s over 4 endpoints: 100/s per tuple space, the same c; b / 56464 ≤ cb.
+    const m = modelFlow(host(), shared({qps: 400, server_endpoints: 4}))
+    expect(m.tupleSpaces).toBe(4)
+    expect(m.twBucketsForSafeReuse).toBe(Math.floor(cb * 4 * 14116))
+    expect(m.twBucketsForSafeReuse).toBe(4916)
   })
 
   it('tcp_rfc1337=1 is the harm at 21/s: harmful with it, within the budget without it', () => {
