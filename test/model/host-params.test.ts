@@ -149,6 +149,20 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(peerCloses.flows[0]!.bindTuplesPerAddress).toBe(0)
   })
 
+  it('bind() before connect(): a flow the others leave no room gets no target rate (not 0/s)', () => {
+    // 28,260 ports (32768-61027): b at 471/s holds 28,260, a at 1/s 60: exhausted. a's room is
+    // 28,260 − 28,260 = 0: no rate fits. b's room 28,260 − 60 = 28,200: 28200 / 60 / 1.1.
+    const h = params({'net.ipv4.ip_local_port_range': '32768 61027', 'net.ipv4.tcp_max_tw_buckets': '262144'})
+    const flows = [
+      makeFlow({name: 'a', role: 'client', qps: 1, closes_first: 'client', peer: '198.18.0.10:80', bind_before_connect: true}),
+      makeFlow({name: 'b', role: 'client', qps: 471, closes_first: 'client', peer: '198.18.0.11:80', bind_before_connect: true}),
+    ]
+    const r = runModel(h, flows)
+    expect(r.flows[0]!.bindExhaustion).toBe(true)
+    expect(r.flows[0]!.bindTargetQps).toBeNull()
+    expect(r.flows[1]!.bindTargetQps).toBeCloseTo(28200 / 60 / 1.1, 9)
+  })
+
   it('conntrack: a NAT flow holds its entries for its own conntrack_time_wait, others for the host\'s', () => {
     // 100/s through a NAT with conntrack_time_wait 30: 3,000 entries; the host's
     // nf_conntrack_tcp_timeout_time_wait (60) is for its own connections: 100/s × 60 = 6,000.
