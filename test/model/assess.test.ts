@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseKernel} from '../../src/facts/kernel.js'
 import {hostParams, type HostParams} from '../../src/model/host.js'
-import {assess} from '../../src/model/predict.js'
+import {assess, predictFlow, withOverflowShare} from '../../src/model/predict.js'
 import type {NatSpec} from '../../src/topology/types.js'
 import {makeFlow, type TestFlow} from '../flow.js'
 
@@ -191,5 +191,92 @@ describe('assess: what it takes from this host, and what it assumes of the other
     const a = assess(host({}, '4.6.0'), server({qps: 2, senders: 2, client_port_range: [40000, 40999], nat: nat()}))
     expect(a.collisionShare).toBe(0)
     expect(a.unrelatedShare).toBe(0.5)
+  })
+})
+
+describe('assess: the preserve NAT pieces the lab scenarios leave at 1', () => {
+  const why2 = (over: TestFlow = {}) => server({qps: 100, senders: 2, client_port_range: [40000, 40999], nat: nat(), ...over})
+  const rs = (c: number, unrelated: number, clears: boolean) => (clears ? (0.5 * unrelated * c) / (1 + 0.5 * unrelated * c) : 0.5 * unrelated * c)
+
+  it("senders' range not wholly inside the pool: every connection remapped", () => {
+    // 40000-40999 starts below a pool 40500-45000, or ends past a pool 39000-40500.
+    expect(assess(host(), why2({nat: nat({port_range: [40500, 45000]})})).natRemapShare).toBe(1)
+    expect(assess(host(), why2({nat: nat({port_range: [39000, 40500]})})).natRemapShare).toBe(1)
+    expect(assess(host(), why2({nat: nat({port_range: [40000, 40999]})})).natRemapShare).toBe(0.5)
+  })
+
+  it('a client that closes first behind a preserve NAT: no collisions on the server side', () => {
+    const a = assess(host(), why2({closes_first: 'client'}))
+    expect(a.collisionShare).toBe(0)
+    expect(a.rejectShare).toBe(0)
+    expect(a.natRemapShare).toBe(0.5)
+  })
+
+  it('4.10 clients (offsets per connection) are unrelated to their own tuples too: both parts rejected', () => {
+    // remapped: 1/2 · 2500/64012, kept: 1/2 · (1 − e^−6), both unrelated (1).
+    const remap = 0.5 * (2500 / 64012)
+    const own = 0.5 * (1 - Math.exp(-6))
+    const a = assess(host(), why2({client_kernel: '4.10.0'}))
+    expect(a.unrelatedShare).toBeCloseTo(1, 12)
+    expect(a.rejectShare).toBeCloseTo(rs(remap, 1, true) + rs(own, 1, true), 12)
+    // 6.6 clients (per host pair): a remapped SYN is the other sender's half the time.
+    expect(assess(host(), why2({client_kernel: '6.6.0'})).unrelatedShare).toBeCloseTo((0.5 * remap) / (remap + own), 12)
+  })
+
+  it('a 6.1 NAT with a small pool and tcp_max_tw_buckets=100 over 2 endpoints', () => {
+    // 200/s over 2 endpoints (100/s each), pool 40000-41999: 1,500 free tuples, holes 2,500:
+    // hole share 1; 3/4 of the remaps dropped (1500/120 = 12.5 of 50/s). The cap: at most 100
+    // of the 1,500 × 2 free tuples, and of the 500 × 2 own ones, in TIME_WAIT.
+    const a = assess(host({'net.ipv4.tcp_max_tw_buckets': '100'}), why2({qps: 200, server_endpoints: 2, nat: nat({port_range: [40000, 41999], kernel: '6.1.0'})}))
+    const remap = 0.5 * (100 / 3000) * 0.25
+    const own = 0.5 * Math.min(1 - Math.exp(-6), 100 / 1000)
+    expect(a.natDropShare).toBeCloseTo(0.375, 12)
+    expect(a.collisionShare).toBeCloseTo(remap + own, 12)
+    // Rejected: the remapped part only (own tuples related); its resend is remapped afresh and
+    // rejected as a remapped SYN that found a tuple: stall = rejected × that.
+    const rejected = rs(remap, 1, true)
+    const rr = rs((100 / 3000) * 0.25, 1, true)
+    expect(a.rejectShare).toBeCloseTo(rejected, 12)
+    expect(a.twStallShare).toBeCloseTo(rejected * rr, 12)
+  })
+})
+
+describe('assess and safe_qps: limits that meet', () => {
+  it('this host is the client: its kernel, not a declared client_kernel, decides the SYN resend', () => {
+    // 2 senders through a random NAT at 125/s (harm.test.ts): 6.18 resends fast: stall r², not r.
+    const c = 1 - Math.exp(-7.5)
+    const r = c / 2 / (1 + c / 2)
+    const a = assess(host(), makeFlow({role: 'client', closes_first: 'server', qps: 125, senders: 2, client_kernel: '5.4.0', nat: nat({port_range: [40000, 40999], port_mode: 'random'})}))
+    expect(a.fastResend).toBe(true)
+    expect(a.stallShare).toBeCloseTo(r * r, 12)
+  })
+
+  it("tcp_tw_reuse is this host's outgoing connections' only: not a server's clients'", () => {
+    const a = assess(host({'net.ipv4.tcp_tw_reuse': '1'}), makeFlow({role: 'server', closes_first: 'client', qps: 100}))
+    expect(a.twReuseEffective).toBe(false)
+    expect(a.exhaustionCapacityQps).toBeCloseTo(28232 / 60, 9)
+  })
+
+  it('a client behind a 6.1 NAT that closes first: the NAT runs out (8.3/s) before its ports (16.7/s)', () => {
+    // NAT pool 50000-50999, conntrack 120 s: 1000/120 = 8.33/s before SYNs are dropped; this
+    // host's 1,000 ports held 60 s: 16.67/s. The safe rate is the lower.
+    const f = makeFlow({role: 'client', closes_first: 'client', qps: 5, nat: nat({port_range: [50000, 50999], port_mode: 'random', kernel: '6.1.0'})})
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    const s = predictFlow(h, f).safe_qps!
+    expect(s).toBeLessThanOrEqual(1000 / 120)
+    expect(s).toBeGreaterThanOrEqual((1000 / 120) * (1 - 2e-6))
+    // A 6.1 NAT for a server: the same edge is its safe rate.
+    const n = predictFlow(host({}, '6.1.0'), makeFlow({role: 'nat', closes_first: 'server', qps: 5, nat: nat({port_range: [50000, 50999], port_mode: 'random'})})).safe_qps!
+    expect(n).toBeLessThanOrEqual(1000 / 120)
+    expect(n).toBeGreaterThanOrEqual((1000 / 120) * (1 - 2e-6))
+  })
+
+  it('withOverflowShare: the host with the overflow share set', () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    const capped = withOverflowShare(h, 0.5)
+    expect(capped.twOverflowShare).toBe(0.5)
+    expect(capped.portRange).toEqual([40000, 40999])
+    // Ports held 30 s on average: 1000/30 = 33.3/s.
+    expect(assess(capped, makeFlow({role: 'client', closes_first: 'client', qps: 10})).exhaustionCapacityQps).toBeCloseTo(1000 / 30, 9)
   })
 })
