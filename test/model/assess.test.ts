@@ -271,6 +271,15 @@ describe('assess and safe_qps: limits that meet', () => {
     expect(n).toBeGreaterThanOrEqual((1000 / 120) * (1 - 2e-6))
   })
 
+  it('a random NAT under tcp_max_tw_buckets=20 over 2 endpoints: at most 20 of the 2 × 1,000 tuples in TIME_WAIT', () => {
+    // 240/s over 2 endpoints: 120/s each into 1,000 ports (test/model/harm.test.ts): c ≈ 1, capped
+    // at 20 / 2000 = 1 %: x = 1/2 · 0.01, rejected x / (1 + x), stall its square.
+    const a = assess(host({'net.ipv4.tcp_max_tw_buckets': '20'}), server({qps: 240, server_endpoints: 2, nat: nat({port_range: [40000, 40999], port_mode: 'fully-random'})}))
+    const x = 0.5 * 0.01
+    expect(a.collisionShare).toBeCloseTo(0.01, 12)
+    expect(a.rejectShare).toBeCloseTo(x / (1 + x), 12)
+  })
+
   it('withOverflowShare: the host with the overflow share set', () => {
     const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
     const capped = withOverflowShare(h, 0.5)
