@@ -69,6 +69,15 @@ describe('preserveHoles', () => {
     expect(h.dropShare).toBe(0)
   })
 
+  it('a sender back on its port exactly when conntrack lets go: no holes (its entry has just expired)', () => {
+    // 2 senders at 10/s each on 300 ports: back after 30 s = conntrack's 30 s. Still owned (30/30),
+    // 1/2 remapped, but the old entry is gone, not killed by the reuse: no hole.
+    const h = preserveHoles({qps: 20, senders: 2, senderPorts: 300, poolPorts: 64512, conntrackSeconds: 30, timeWaitSeconds: 60, evicts: true})
+    expect(h.ownReuseSeconds).toBe(30)
+    expect(h.remapShare).toBe(0.5)
+    expect(h.holes).toBe(0)
+  })
+
   it('no connects, or one sender: nothing remapped', () => {
     const idle = preserveHoles({qps: 0, senders: 2, senderPorts: 500, poolPorts: 64512, conntrackSeconds: 120, timeWaitSeconds: 60, evicts: true})
     expect(idle).toMatchObject({ownReuseSeconds: Infinity, remapShare: 0, holes: 0, holeShare: 0, dropShare: 0})
