@@ -63,6 +63,9 @@ describe('assess: a port-preserving NAT in front of 2 senders on one 1,000-port 
     expect(assess(host({'net.ipv4.tcp_rfc1337': '1', 'net.ipv4.tcp_timestamps': '0'}), why2()).stuckTupleShare).toBe(0)
     // 16/s: a sender is back on a port after 500 / 8 = 62.5 s, past the 60 s of TIME_WAIT.
     expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({qps: 16})).stuckTupleShare).toBe(0)
+    // Back after exactly 60 s (600 even ports of 40000-41199 at 10/s each): the TIME_WAIT it
+    // met has just run out, nothing sticks.
+    expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({qps: 20, client_port_range: [40000, 41199]})).stuckTupleShare).toBe(0)
     // One sender: nobody else's TIME_WAIT to land on (no remaps).
     expect(assess(host({'net.ipv4.tcp_rfc1337': '1'}), why2({senders: 1})).stuckTupleShare).toBe(0)
     // A 6.6 client (offsets per host pair) behind it: a remapped SYN of the other sender is
