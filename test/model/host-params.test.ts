@@ -59,6 +59,8 @@ describe('twBucketsDefault: the kernel default when tcp_max_tw_buckets is absent
     expect(twBucketsDefault({'net.ipv4.tcp_mem': '1 1073741824 3'}, parseKernel('6.1.0')).value).toBe(262144)
     // A tiny RAM: one slot at least (2^0), cap 1/2.
     expect(twBucketsDefault({'net.ipv4.tcp_mem': '1 1 3'}, parseKernel('6.1.0')).value).toBe(0.5)
+    // Blanks around it, as a dump may carry them: the same three numbers.
+    expect(twBucketsDefault({'net.ipv4.tcp_mem': ' 1 98304 3\n'}, parseKernel('6.1.0')).value).toBe(32768)
     // Not three positive numbers: nothing to go on.
     for (const bad of ['1 98304', '1 98304 3 4', '1 0 3', '1 x 3', '-1 98304 3', '1 98304 0']) {
       expect(twBucketsDefault({'net.ipv4.tcp_mem': bad}, parseKernel('6.1.0')), bad).toEqual({value: 262144, source: 'assumed'})
@@ -137,6 +139,8 @@ describe('modelHost: what the host adds to each flow', () => {
     // A third flow, not bound, gets none of the bind numbers.
     const three = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [...flows, makeFlow({name: 'c', role: 'client', qps: 1, closes_first: 'client'})])
     expect(three.flows[2]!.bindBeforeConnect).toBe(false)
+    // c keeps its TIME_WAIT here too, but connect() picks its ports: the bind space is not its limit.
+    expect(three.flows[2]!.bindExhaustion).toBe(false)
     expect(three.flows[2]!.bindTuplesPerAddress).toBeNull()
     expect(three.flows[2]!.bindUsablePorts).toBeNull()
     expect(three.flows[2]!.bindTargetQps).toBeNull()
@@ -163,6 +167,35 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(r.flows[1]!.bindTargetQps).toBeCloseTo(28200 / 60 / 1.1, 9)
   })
 
+  it('bind() before connect() at exactly the ports is not over them; a bound flow past connect()\'s limit is limited by bind() only', () => {
+    // b alone at 471/s: 28,260 entries on 28,260 ports: not exhausted.
+    const h = params({'net.ipv4.ip_local_port_range': '32768 61027', 'net.ipv4.tcp_max_tw_buckets': '262144'})
+    const b = makeFlow({name: 'b', role: 'client', qps: 471, closes_first: 'client', bind_before_connect: true})
+    expect(runModel(h, [b]).flows[0]!.bindExhaustion).toBe(false)
+    // At 600/s connect() toward one destination would run out (36,000 > 28,260), but the port
+    // was picked by bind(): its limit is the bind space (exhausted), not EADDRNOTAVAIL at connect().
+    const m = runModel(h, [{...b, qps: 600}]).flows[0]!
+    expect(m.portExhaustion).toBe(false)
+    expect(m.bindExhaustion).toBe(true)
+  })
+
+  it("a flow's TIME_WAIT entries are bounded by the ports the server sees: the clients' declared range", () => {
+    // Server closing at 100/s, clients on 1,000 declared ports: at most 1,000 entries, not 6,000.
+    const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [makeFlow({role: 'server', closes_first: 'server', qps: 100, client_port_range: [40000, 40999]})])
+    expect(r.host.timeWaitTuples).toBe(1000)
+    // A cap of exactly those entries is not overflowed.
+    const at = runModel(params({'net.ipv4.tcp_max_tw_buckets': '1000'}), [makeFlow({role: 'server', closes_first: 'server', qps: 100, client_port_range: [40000, 40999]})])
+    expect(at.host.twOverflow).toBe(false)
+    expect(at.host.twOverflowShare).toBe(0)
+  })
+
+  it("a client behind a NAT keeps this host's conntrack entries for this host's hold, not the NAT's", () => {
+    // 100/s, the host's nf_conntrack_tcp_timeout_time_wait 60 s: 6,000 (the NAT's 30 s is the NAT's table).
+    const f = makeFlow({role: 'client', closes_first: 'server', qps: 100, nat: {port_range: [40000, 49999], conntrack_time_wait: 30}})
+    const h = params({'net.netfilter.nf_conntrack_max': '1000', 'net.netfilter.nf_conntrack_tcp_timeout_time_wait': '60'})
+    expect(runModel(h, [f]).host.conntrackEntries).toBe(6000)
+  })
+
   it('conntrack: a NAT flow holds its entries for its own conntrack_time_wait, others for the host\'s', () => {
     // 100/s through a NAT with conntrack_time_wait 30: 3,000 entries; the host's
     // nf_conntrack_tcp_timeout_time_wait (60) is for its own connections: 100/s × 60 = 6,000.
@@ -185,6 +218,8 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(modelFlow(params({'net.ipv4.tcp_timestamps': '1'}), f).twBucketsForSafeReuse).toBe(1229)
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '1229'}), [f]).host.twCapIsCollisionRemedy).toBe(true)
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '1230'}), [f]).host.twCapIsCollisionRemedy).toBe(false)
+    // A cap of 0 on a server that needs none: not a remedy.
+    expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '0'}), [{...f, senders: 1}]).host.twCapIsCollisionRemedy).toBe(false)
     // One sender: not harmful, no value, not a remedy whatever the cap.
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '10'}), [{...f, senders: 1}]).host.twCapIsCollisionRemedy).toBe(false)
   })

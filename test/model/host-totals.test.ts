@@ -109,6 +109,15 @@ describe('HostTotals.replaced: one flow changed', () => {
   })
 })
 
+describe('shapesOf: the ports a flow\'s tuples can use', () => {
+  it("a client's own range is this host's, a server's the clients' declared or default one", () => {
+    const h = host({'net.ipv4.ip_local_port_range': '40000 40999'})
+    // 1,000 ports × 1 tuple space; the server's clients: 28,232 default × 2 endpoints.
+    expect(shapesOf(h, [plain('a', 1)])[0]!.tupleSpaceBound).toBe(1000)
+    expect(shapesOf(h, [makeFlow({role: 'server', closes_first: 'server', qps: 1, server_endpoints: 2})])[0]!.tupleSpaceBound).toBe(56464)
+  })
+})
+
 describe('HostTotals.under: other caps, the same flows', () => {
   it('the accounting under a new tcp_max_tw_buckets or nf_conntrack_max; null when the flows\' shapes could move', () => {
     const flows = [plain('a', 400), bound('b', 300)]
