@@ -142,7 +142,7 @@ describe('assess: what it takes from this host, and what it assumes of the other
   const remapped = (over: TestFlow) => makeFlow({closes_first: 'server', qps: 125, senders: 2, nat: nat({port_range: [40000, 40999], port_mode: 'random'}), ...over})
 
   it("a client's own tcp_rfc1337, tcp_max_tw_buckets and timestamps are not the server's: the server's defaults", () => {
-    for (const sysctls of [{'net.ipv4.tcp_rfc1337': '1'}, {'net.ipv4.tcp_max_tw_buckets': '20'}]) {
+    for (const sysctls of [{'net.ipv4.tcp_rfc1337': '1'}, {'net.ipv4.tcp_max_tw_buckets': '20'}] as Record<string, string>[]) {
       const a = assess(host(sysctls), remapped({role: 'client'}))
       expect(a.rejectShare, JSON.stringify(sysctls)).toBeCloseTo(r, 12)
       expect(a.stallShare, JSON.stringify(sysctls)).toBeCloseTo(r * r, 12)
