@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseKernel} from '../../src/facts/kernel.js'
 import {modelFlow} from '../../src/model/flow.js'
+import {usablePorts} from '../../src/model/ports.js'
 import {hostParams, type HostParams} from '../../src/model/host.js'
 import {HARM_BUDGET} from '../../src/model/predict.js'
 import type {NatSpec} from '../../src/topology/types.js'
@@ -88,6 +89,10 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
     expect(m.endpointsNeeded).toBe(17)
     expect(m.usablePortsNeeded).toBe(16500)
     expect(m.suggestedPortRange).toEqual([24500, 40999])
+    // The same over 2 endpoints from 1 address: 2 × 16.5 = 33 endpoints, 1 × 16.5 -> 17 addresses.
+    const e = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 500, server_endpoints: 2}))
+    expect(e.endpointsNeeded).toBe(33)
+    expect(e.addressesNeeded).toBe(17)
     // Within its limit (10/s < 16.7/s): no remedy size at all.
     const ok = modelFlow(host(), flow({role: 'client', closes_first: 'client', qps: 10}))
     expect(ok).toMatchObject({addressesNeeded: null, endpointsNeeded: null, usablePortsNeeded: null, suggestedPortRange: null})
@@ -118,6 +123,16 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
     const s = modelFlow(host(), flow({role: 'client', closes_first: 'server', qps: 200, senders: 2, nat: nat({port_range: [50000, 51999]})}))
     expect(s.usablePortsNeeded).not.toBeNull()
     expect(s.suggestedPortRange![1]).toBe(51999)
+  })
+
+  it("the range suggested for this host's own ports holds the ports needed net of its reserved ports", () => {
+    // 39000-39499 reserved below the range: widening 40000-40999 down takes them in, and the low
+    // end goes 500 further (13,200 needed at 200/s: 40999 − 13200 + 1 = 27800, less 500: 27300).
+    const h = host({'net.ipv4.ip_local_reserved_ports': '39000-39499'})
+    const m = modelFlow(h, flow({role: 'client', closes_first: 'client', qps: 200}))
+    expect(m.usablePortsNeeded).toBe(13200)
+    expect(m.suggestedPortRange).toEqual([27300, 40999])
+    expect(usablePorts(m.suggestedPortRange!, h.reservedPorts)).toBe(13200)
   })
 
   it('a vendor tcp_tw_timeout that would carry the rate: the whole seconds 1,000 ports last at 200.3/s', () => {
@@ -348,6 +363,11 @@ describe('modelFlow: the server-side remedy values and what kind of harm it is',
     expect(off.crossSenderHarm).toBe(false)
     // 8.5 % of SYNs collide, over the 1 % collision budget, and stay within the harm budget.
     expect(off.benignCollisions).toBe(true)
+    // At 10/s it is within the budget with tcp_rfc1337=1 too (x² = (0.375 · 0.0416)² = 0.00024): no harm of either kind.
+    const low = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}), shared({qps: 10}))
+    expect(low.harmful).toBe(false)
+    expect(low.rfc1337Harm).toBe(false)
+    expect(low.crossSenderHarm).toBe(false)
     // At 100/s it is harmful either way (r² = 0.0132 without): both harms.
     const both = modelFlow(host({'net.ipv4.tcp_rfc1337': '1'}), shared())
     expect(both.rfc1337Harm).toBe(true)
