@@ -179,6 +179,28 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(m.bindExhaustion).toBe(true)
   })
 
+  it('bound flows from 2 addresses under an overflowing cap: the target rate counts the kept share and both addresses', () => {
+    // a, b bound, 2 addresses each, 1,000/s: each keeps at most its 28,232 × 2 tuples, 112,928
+    // together over a cap of 100,000: kept k = 100000 / 112928 of closes. Per address the bound
+    // flows hold (60,000 + 60,000) · k / 2 = 53,131 > 28,232: exhausted. b holds 60,000 · k / 2 per
+    // address, so a may keep 28,232 − that per address, 2 × as much in all; each conn/s of a keeps
+    // 60 · k: a's rate = (2 · 28232 − 60000 · k) / (60 · k) / 1.1.
+    const bound2 = (name: string) => makeFlow({name, role: 'client', qps: 1000, closes_first: 'client', peer: `198.18.0.${name === 'a' ? 10 : 11}:80`, bind_before_connect: true, client_addresses: 2, senders: 2})
+    const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '100000'}), [bound2('a'), bound2('b')])
+    const k = 100000 / 112928
+    expect(r.host.twOverflowShare).toBeCloseTo(1 - k, 12)
+    expect(r.flows[0]!.bindTuplesPerAddress).toBeCloseTo((120000 * k) / 2, 6)
+    expect(r.flows[0]!.bindExhaustion).toBe(true)
+    expect(r.flows[0]!.bindTargetQps).toBeCloseTo((2 * 28232 - 60000 * k) / (60 * k) / 1.1, 6)
+  })
+
+  it('bind_before_connect on a server flow means nothing: connect() is not its call', () => {
+    const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [makeFlow({role: 'server', closes_first: 'server', qps: 600, bind_before_connect: true})])
+    expect(r.flows[0]!.bindBeforeConnect).toBe(false)
+    expect(r.flows[0]!.bindTuplesPerAddress).toBeNull()
+    expect(r.flows[0]!.bindExhaustion).toBe(false)
+  })
+
   it("a flow's TIME_WAIT entries are bounded by the ports the server sees: the clients' declared range", () => {
     // Server closing at 100/s, clients on 1,000 declared ports: at most 1,000 entries, not 6,000.
     const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [makeFlow({role: 'server', closes_first: 'server', qps: 100, client_port_range: [40000, 40999]})])
