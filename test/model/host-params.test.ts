@@ -195,7 +195,9 @@ describe('modelHost: what the host adds to each flow', () => {
   })
 
   it('bind_before_connect on a server flow means nothing: connect() is not its call', () => {
-    const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [makeFlow({role: 'server', closes_first: 'server', qps: 600, bind_before_connect: true})])
+    // 600/s over 2 endpoints: 36,000 entries, within the 2 × 28,232 tuples the server sees (bound per address it would be 28,232).
+    const r = runModel(params({'net.ipv4.tcp_max_tw_buckets': '262144'}), [makeFlow({role: 'server', closes_first: 'server', qps: 600, server_endpoints: 2, bind_before_connect: true})])
+    expect(r.host.timeWaitTuples).toBe(36000)
     expect(r.flows[0]!.bindBeforeConnect).toBe(false)
     expect(r.flows[0]!.bindTuplesPerAddress).toBeNull()
     expect(r.flows[0]!.bindExhaustion).toBe(false)
@@ -240,6 +242,8 @@ describe('modelHost: what the host adds to each flow', () => {
     expect(modelFlow(params({'net.ipv4.tcp_timestamps': '1'}), f).twBucketsForSafeReuse).toBe(1229)
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '1229'}), [f]).host.twCapIsCollisionRemedy).toBe(true)
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '1230'}), [f]).host.twCapIsCollisionRemedy).toBe(false)
+    // A cap of 0 on a shared-address server that needs none (4 senders at 10/s: within the budget): not a remedy.
+    expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '0'}), [{...f, qps: 10}]).host.twCapIsCollisionRemedy).toBe(false)
     // A cap of 0 on a server that needs none: not a remedy.
     expect(runModel(params({'net.ipv4.tcp_max_tw_buckets': '0'}), [{...f, senders: 1}]).host.twCapIsCollisionRemedy).toBe(false)
     // One sender: not harmful, no value, not a remedy whatever the cap.
