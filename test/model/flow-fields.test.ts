@@ -133,6 +133,14 @@ describe('modelFlow: a client that closes first and runs out of ports', () => {
     expect(m.usablePortsNeeded).toBe(13200)
     expect(m.suggestedPortRange).toEqual([27300, 40999])
     expect(usablePorts(m.suggestedPortRange!, h.reservedPorts)).toBe(13200)
+    // The same for a client whose server closes (4 senders behind its address, harmful at 1.5/s, about twice its safe rate):
+    // the range suggested holds the ports needed net of this host's reserved ones (the low end
+    // made even can add one).
+    const s = modelFlow(h, flow({role: 'client', closes_first: 'server', qps: 1.5, senders: 4}))
+    const got = usablePorts(s.suggestedPortRange!, h.reservedPorts)
+    expect(s.suggestedPortRange![0]).toBeLessThan(39000)
+    expect(got).toBeGreaterThanOrEqual(s.usablePortsNeeded!)
+    expect(got).toBeLessThanOrEqual(s.usablePortsNeeded! + 1)
   })
 
   it('a vendor tcp_tw_timeout that would carry the rate: the whole seconds 1,000 ports last at 200.3/s', () => {
