@@ -1,6 +1,6 @@
 import {kernelAtLeast} from '../facts/kernel.js'
 import type {Flow} from '../topology/types.js'
-import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
+import {COLLISION_BUDGET, DEFAULT_PORT_RANGE, DEFAULT_UNPRIVILEGED_PORT_START, MAX_PORT, REMEDY_HEADROOM, TCP_TIMEWAIT_SECONDS} from './constants.js'
 import {pawsTimewaitCounter} from './gates.js'
 import {modelHost, modelHostUnder, type HostParams, type ModelledHost} from './host.js'
 import {firstParityPorts, portSelection, reservedInRange, reuseIntervalConnects, usablePorts} from './ports.js'
@@ -92,9 +92,12 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
   const twHarm = a.twStallShare > budget + EPS
   // tcp_rfc1337=1 on this server: harmful when it is what lifts the stall share (the same flow
   // with the default 0 stalls less).
+  // without1337 differs from the flow's own share only for a harmful server flow with
+  // tcp_rfc1337=1, so it alone says both: rfc1337 lifted the share, and the share without it
+  // (the flow's own one in every other case) is still over the budget.
   const without1337 = twHarm && flow.role === 'server' && host.rfc1337 === 1 ? assess(host, flow, {rfc1337: 0}).twStallShare : a.twStallShare
-  const rfc1337Harm = twHarm && flow.role === 'server' && host.rfc1337 === 1 && without1337 < a.twStallShare
-  const crossSenderHarm = twHarm && sharedAddresses && (host.rfc1337 !== 1 || flow.role !== 'server' || without1337 > budget + EPS)
+  const rfc1337Harm = without1337 < a.twStallShare
+  const crossSenderHarm = sharedAddresses && without1337 > budget + EPS
   const benignCollisions = flow.closes_first === 'server' && a.collisionShare > COLLISION_BUDGET + EPS && !twHarm
 
   // Remedy values on the server, each the largest setting the model finds within the budget.
@@ -139,10 +142,15 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
   const aim = margin * (1 + REMEDY_HEADROOM)
   const addressesNeeded = over ? Math.ceil(flow.client_addresses * aim - EPS) : null
   const endpointsNeeded = over ? Math.ceil(flow.server_endpoints * aim - EPS) : null
-  const ports = flow.closes_first === 'client' && flow.role === 'client' ? usablePorts(host.portRange, host.reservedPorts) : usable
+  // A client that closes first runs out of its own ports, behind a NAT too: those are counted and widened.
+  const ownPorts = flow.closes_first === 'client' && flow.role === 'client'
+  const ports = ownPorts ? usablePorts(host.portRange, host.reservedPorts) : usable
   const usablePortsNeeded = over ? Math.ceil(ports * aim - EPS) : null
+  // This host's ip_local_reserved_ports and ip_unprivileged_port_start bound only its own range;
+  // the clients' or the NAT's range gets the kernel defaults (nothing reserved, from 1024).
+  const thisHostPicks = ownPorts || portSource === 'this-host'
   const suggestedPortRange =
-    usablePortsNeeded === null ? null : widenRange(flow.role === 'client' && !flow.nat ? host.portRange : portRange, usablePortsNeeded, host)
+    usablePortsNeeded === null ? null : widenRange(thisHostPicks ? host.portRange : portRange, usablePortsNeeded, thisHostPicks ? host : otherHost(host))
 
   return {
     flow: flow.name,
@@ -228,6 +236,11 @@ export function modelFlow(host: HostParams, flow: Flow, ctx?: PredictContext): F
     cloudNatQuotaNeeded: null,
     cloudNatUnitsNeeded: null,
   }
+}
+
+/** `host` with the port settings of a host we know nothing of (the clients, the NAT), for widenRange. */
+function otherHost(host: HostParams): HostParams {
+  return {...host, reservedPorts: [], unprivilegedPortStart: DEFAULT_UNPRIVILEGED_PORT_START}
 }
 
 /** The largest integer in [lo, hi] where `ok` holds, for a predicate that holds up to a point; null if none. */

@@ -484,7 +484,8 @@ export function hostModelOf(host: HostParams, acc: HostAccounting, twCapIsCollis
     conntrackEntries: acc.conntrackEntries,
     conntrackMax,
     conntrackFull,
-    conntrackMaxNeeded: conntrackFull ? Math.ceil(acc.conntrackEntries! * (1 + REMEDY_HEADROOM)) : null,
+    // Less 1e-9 as in flow.ts: 6,000 × 1.1 is 6600.000000000001 in floating point, not 6,601 entries.
+    conntrackMaxNeeded: conntrackFull ? Math.ceil(acc.conntrackEntries! * (1 + REMEDY_HEADROOM) - 1e-9) : null,
     facts: host.facts,
   }
 }

@@ -60,6 +60,16 @@ describe('cloud NAT quotas', () => {
     expect(m.margin).toBeCloseTo(5 / (128 / 120), 12)
   })
 
+  it("a flow with no limit of its own gets the quota's: one VM, 64 ports / 120 s = 0.533/s", () => {
+    // One sender whose ports the NAT keeps (no remaps), the server closing: no collisions that
+    // stall, no client limit: the gateway's quota is the only limit.
+    const m = modelFlow(host(), cloud({kind: 'gcp-cloud-nat'}, {senders: 1, qps: 0.1}))
+    expect(m.cloudNatCapacityQps).toBeCloseTo(64 / 120, 12)
+    expect(m.safeQps).toBeCloseTo(64 / 120, 12)
+    expect(m.targetQps).toBeCloseTo(64 / 120 / 1.1, 12)
+    expect(m.margin).toBeCloseTo(0.1 / (64 / 120), 12)
+  })
+
   it('two server endpoints double the capacity: the quota is per destination', () => {
     const m = modelFlow(host(), cloud({kind: 'gcp-cloud-nat'}, {senders: 2, qps: 5, server_endpoints: 2}))
     expect(m.cloudNatCapacityQps).toBeCloseTo(256 / 120, 12)

@@ -113,6 +113,8 @@ describe('parsePortList (ip_local_reserved_ports)', () => {
       [3000, 3000],
       [4000, 4001],
     ])
+    // A range with a bad end is dropped, not read as NaN.
+    expect(parsePortList('1000-x,2000')).toEqual([[2000, 2000]])
     expect(parsePortList('')).toEqual([])
     expect(parsePortList('   ')).toEqual([])
     expect(parsePortList(undefined)).toEqual([])

@@ -46,6 +46,16 @@ describe('widenRange', () => {
     expect(usablePorts([29500, 60999], h.reservedPorts)).toBe(30000)
   })
 
+  it('a low end that reaches ip_unprivileged_port_start still short of ports goes on past it, and is refused there', () => {
+    // 59,000 ports; 1024-1033 and 30000-30975 reserved (10 + 976). From 60999: lo = 2000, 976
+    // short, lo = 1024 (the floor), now 10 short (1024-1033): lo = 1014 < 1024, refused. From
+    // 65535: lo = 6536, 976 short, lo = 5560: 65535 − 5560 + 1 − 976 = 59,000. (Stopping at the
+    // floor would give 1024-60999, 10 ports short.)
+    const h = host({'net.ipv4.ip_local_reserved_ports': '1024-1033,30000-30975'})
+    expect(widenRange([32768, 60999], 59000, h)).toEqual([5560, 65535])
+    expect(usablePorts([5560, 65535], h.reservedPorts)).toBe(59000)
+  })
+
   it('raises the high end to 65535 when lowering alone would cross ip_unprivileged_port_start', () => {
     // From 40001: lo = 40001 − 40000 + 1 = 2 < 1024; from 65535: lo = 25536 (even).
     expect(widenRange([32768, 40001], 40000, host())).toEqual([25536, 65535])
