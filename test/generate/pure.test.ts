@@ -14,6 +14,7 @@ import {TARGETS, type TargetName} from '../../src/generate/targets/index.js'
 import {podLevelBlocker} from '../../src/generate/targets/k8s.js'
 import {verifyRendered} from '../../src/generate/verify.js'
 import {finding, fixtureFacts, incidentReport, refusal, remedy, report, ROOT, scratchDir} from './helpers.js'
+import {writeRule} from '../rules/rule-file.js'
 
 // The parts of `generate` that need no root: reading back rendered files, the systemd-sysctl
 // search path in a scratch root, the settings carried from a file twadvisor wrote, the header,
@@ -528,11 +529,7 @@ describe('settle: the plan followed to a fixed point, within its bound', () => {
 
   /** A host rule firing on `when`, with one sysctl remedy `key = value`. */
   const hostRule = (id: string, severity: string, when: string, key: string, value: string) =>
-    writeFileSync(
-      join(dir, `${id}.yaml`),
-      [`id: ${id}`, 'title: t', `severity: ${severity}`, 'applies_to: host', `when: ${JSON.stringify(when)}`, 'message: m', 'evidence: [host.flowCount]',
-        'remedies:', `  - sysctl: {${key}: '${value}'}`, '    why: w', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {qps: 1}}]', '  passes: [{flow: {qps: 1}}]', ''].join('\n'),
-    )
+    writeRule(dir, {id, severity, applies_to: 'host', when, evidence: '[host.flowCount]', remedies: [`  - sysctl: {${key}: '${value}'}`, '    why: w']})
   const settled = async () => {
     const [{loadRules}, {evaluateHost}, {settleReport}, {parseTopology}] = await Promise.all([
       import('../../src/rules/load.js'), import('../../src/rules/engine.js'), import('../../src/generate/settle.js'), import('../../src/topology/load.js'),

@@ -1,7 +1,7 @@
 // The engine around a rule that goes wrong at run time (a CEL error, a `when` that is not a
 // boolean, evidence that cannot be computed) and the way a remedy's flow template becomes data.
 // Custom rules in a scratch folder, through the public entry (evaluateHost).
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -13,6 +13,7 @@ import {evaluateHost, type RemedyTrial} from '../../src/rules/engine.js'
 import {loadRules} from '../../src/rules/load.js'
 import type {Topology} from '../../src/topology/types.js'
 import {makeFlow} from '../flow.js'
+import {writeRule} from './rule-file.js'
 
 const facts = {source: 'dump.txt', kernel: parseKernel('6.8.0'), sysctls: {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_timestamps': '1'}, counters: {}}
 const busy = makeFlow({name: 'busy', role: 'client', qps: 600, closes_first: 'client'})
@@ -26,25 +27,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, {recursive: true, force: true}))
 
 function rule(fields: {when?: string; evidence?: string; remedies?: string[]; applies_to?: string; message?: string}): ReturnType<typeof loadRules>[number] {
-  writeFileSync(
-    join(dir, 'r.yaml'),
-    [
-      'id: r',
-      'title: t',
-      'severity: warning',
-      `applies_to: ${fields.applies_to ?? 'client'}`,
-      `when: ${JSON.stringify(fields.when ?? 'flow.qps > 100.0')}`,
-      `message: ${JSON.stringify(fields.message ?? '{{ flow.qps }}/s')}`,
-      `evidence: ${fields.evidence ?? '[flow.qps]'}`,
-      ...(fields.remedies ? ['remedies:', ...fields.remedies] : []),
-      'explanation: e',
-      'references: [x]',
-      'cases:',
-      '  fires: [{flow: {role: client, qps: 600, closes_first: client}}]',
-      '  passes: [{flow: {role: client, qps: 1, closes_first: client}}]',
-      '',
-    ].join('\n'),
-  )
+  writeRule(dir, {...fields, id: 'r', when: fields.when ?? 'flow.qps > 100.0', message: JSON.stringify(fields.message ?? '{{ flow.qps }}/s')})
   return loadRules(dir)[0]!
 }
 
@@ -139,12 +122,7 @@ describe('which flows a rule sees, and evidence that is not a finite number', ()
 
 describe('the report\'s order and its messages', () => {
   function rulesOf(specs: {id: string; severity: string; when?: string}[]) {
-    for (const {id, severity, when} of specs) {
-      writeFileSync(
-        join(dir, `${id}.yaml`),
-        [`id: ${id}`, 'title: t', `severity: ${severity}`, 'applies_to: client', `when: ${JSON.stringify(when ?? 'flow.qps > 1.0')}`, 'message: m', 'evidence: [flow.qps]', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {role: client, qps: 600, closes_first: client}}]', '  passes: [{flow: {role: client, qps: 1, closes_first: client}}]', ''].join('\n'),
-      )
-    }
+    for (const {id, severity, when} of specs) writeRule(dir, {id, severity, when: when ?? 'flow.qps > 1.0'})
     return loadRules(dir)
   }
 

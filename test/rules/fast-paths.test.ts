@@ -5,7 +5,7 @@
 // must give the definition's answer (the whole changed host evaluated again, `exhaustive`).
 // test/harden/scale.test.ts checks that on random hosts; here each shortcut gets a host built so
 // that taking it wrongly changes the answer, and the answer is worked out by hand as well.
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -17,6 +17,7 @@ import {evaluateHost, firedWith, isLocalRule, type RemedyTrial} from '../../src/
 import {loadRules, type LoadedRule} from '../../src/rules/load.js'
 import type {Topology} from '../../src/topology/types.js'
 import {makeFlow, type TestFlow} from '../flow.js'
+import {writeRule} from './rule-file.js'
 
 let dir: string
 beforeEach(() => {
@@ -26,26 +27,7 @@ afterEach(() => rmSync(dir, {recursive: true, force: true}))
 
 /** A rule in the scratch folder (its cases are only for the loader's own check). */
 function rule(id: string, fields: {when: string; applies_to?: string; severity?: string; evidence?: string; remedies?: string[]}): LoadedRule {
-  writeFileSync(
-    join(dir, `${id}.yaml`),
-    [
-      `id: ${id}`,
-      'title: t',
-      `severity: ${fields.severity ?? 'warning'}`,
-      `applies_to: ${fields.applies_to ?? 'client'}`,
-      `when: ${JSON.stringify(fields.when)}`,
-      'message: m',
-      `evidence: ${fields.evidence ?? '[flow.qps]'}`,
-      ...(fields.remedies ? ['remedies:', ...fields.remedies] : []),
-      'explanation: e',
-      'references: [x]',
-      'cases:',
-      // Not run here (test/rules/cases.test.ts runs the shipped rules' cases); the schema wants one each.
-      '  fires: [{flow: {qps: 600}}]',
-      '  passes: [{flow: {qps: 1}}]',
-      '',
-    ].join('\n'),
-  )
+  writeRule(dir, {id, ...fields})
   return loadRules(dir).find((r) => r.id === id)!
 }
 
@@ -285,12 +267,9 @@ describe('a remedy\'s re-check takes the fast paths and gives the whole host\'s 
 })
 
 describe('which rules and flows the shortcuts ask, and in what order', () => {
-  // A rule file with a severity and a kernel-fact gate (the rule helper above has neither).
+  // A rule with a severity and a kernel-fact gate.
   function gated(id: string, severity: string, facts: string[], when: string, appliesTo = 'client'): LoadedRule {
-    writeFileSync(
-      join(dir, `${id}.yaml`),
-      [`id: ${id}`, 'title: t', `severity: ${severity}`, `applies_to: ${appliesTo}`, ...(facts.length ? [`facts: [${facts.join(', ')}]`] : []), `when: ${JSON.stringify(when)}`, 'message: m', 'evidence: [host.flowCount]', 'explanation: e', 'references: [x]', 'cases:', '  fires: [{flow: {qps: 600}}]', '  passes: [{flow: {qps: 1}}]', ''].join('\n'),
-    )
+    writeRule(dir, {id, severity, facts, when, applies_to: appliesTo, evidence: '[host.flowCount]'})
     return loadRules(dir).find((r) => r.id === id)!
   }
 
