@@ -1,22 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseKernel} from '../../src/facts/kernel.js'
-import {hostParams, type HostParams} from '../../src/model/host.js'
 import {assess, predictFlow, withOverflowShare} from '../../src/model/predict.js'
 import type {NatSpec} from '../../src/topology/types.js'
+import {host} from './hosts.js'
 import {makeFlow, type TestFlow} from '../flow.js'
 
 // assess (src/model/predict.ts): the shares behind one prediction that the lab scenarios of
 // test/model/harm.test.ts do not print, each worked out by hand from docs/kernel.md.
 
-function host(sysctls: Record<string, string> = {}, kernel = '6.18.44'): HostParams {
-  return hostParams({
-    source: 'test',
-    kernel: parseKernel(kernel),
-    sysctls: {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_reuse': '2', ...sysctls},
-    counters: {},
-  })
-}
 const nat = (over: Partial<NatSpec> = {}): NatSpec => ({port_range: [1024, 65535], conntrack_time_wait: 120, port_mode: 'preserve', ...over})
 const server = (over: TestFlow) => makeFlow({role: 'server', closes_first: 'server', ...over})
 

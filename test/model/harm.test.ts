@@ -2,27 +2,19 @@ import {describe, expect, it} from 'vitest'
 
 import {parseKernel} from '../../src/facts/kernel.js'
 import {hasFastSynResend, natEvictsClosing, pawsTimewaitCounter, tsOffsetScheme} from '../../src/model/gates.js'
-import {hostParams, type HostParams} from '../../src/model/host.js'
 import {identity, unrelatedShare} from '../../src/model/identity.js'
 import {HARM_BUDGET, predictFlow} from '../../src/model/index.js'
 import {modelFlow} from '../../src/model/flow.js'
 import {preserveHoles, remapPool} from '../../src/model/nat.js'
 import {rejectedShare} from '../../src/model/server.js'
 import type {Flow, NatSpec} from '../../src/topology/types.js'
+import {host} from './hosts.js'
 import {makeFlow} from '../flow.js'
 
 // The harm model's figures, worked out by hand in the comments. The scenarios are the lab's
 // fidelity matrix on a 6.18 kernel: the lab asserts that these predictions agree with what it
 // measures (within a factor 2 of its 95 % interval).
 
-function host(sysctls: Record<string, string> = {}, kernel = '6.18.44'): HostParams {
-  return hostParams({
-    source: 'test',
-    kernel: parseKernel(kernel),
-    sysctls: {'net.ipv4.ip_local_port_range': '32768 60999', 'net.ipv4.tcp_timestamps': '1', 'net.ipv4.tcp_tw_reuse': '2', ...sysctls},
-    counters: {},
-  })
-}
 
 const nat = (over: Partial<NatSpec> = {}): NatSpec => ({port_range: [40000, 40999], conntrack_time_wait: 120, port_mode: 'preserve', ...over})
 const server = (over: Partial<Flow>): Flow => makeFlow({role: 'server', closes_first: 'server', ...over})
